@@ -1,0 +1,1 @@
+"""Snapshot providers: one adapter per cloud behind one Protocol (see base.py, registry.py)."""

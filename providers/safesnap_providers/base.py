@@ -1,0 +1,166 @@
+"""The one seam between safesnap and a cloud: `SnapshotProvider`.
+
+Modelled on restic's backend interface and Litestream's ReplicaClient: a handful of methods
+whose docstrings are the contract, declared capabilities the pipeline branches on (never
+`isinstance`), and errors the adapter classifies itself as transient or permanent
+(`safesnap.errors.ProviderError.transient`), so that `safesnap.retry` alone decides on retries.
+Cross-cutting behaviour (retry, dry-run, call counting, logging) wraps a provider from outside
+(see wrappers.py); adapters stay thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+SnapshotState = Literal["pending", "completed", "error"]
+
+# Every resource safesnap creates carries these labels (tags on AWS, labels on Hetzner, tags on
+# DigitalOcean). Retention and orphan sweeps only ever touch resources with MANAGED_BY set.
+MANAGED_BY_KEY = "managed-by"
+MANAGED_BY_VALUE = "safesnap"
+LABEL_KEYS = ("managed-by", "plan", "target", "run-id", "kind", "expires-at", "source")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; the pipeline and plan validation read these, nothing else."""
+
+    volume_snapshots: bool
+    server_snapshots: bool
+    cross_region_copy: bool  # can a *volume/server snapshot* be copied to another region?
+    point_in_time_at_request: bool  # True: the lock may be released once create_snapshot returns
+    max_snapshots_per_volume: int | None = None
+    min_interval_seconds: float = 0.0  # minimum time between two snapshots of one volume
+    multi_volume_consistent: bool = False  # one call snapshots several volumes at one instant
+    restore_to_volume: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """What to snapshot. `source_id` is a volume id, or a server/droplet/instance id when
+    `source_kind` says so. `labels` must be attached at creation time (never afterwards), so a
+    crashed run still leaves a findable, labelled resource."""
+
+    source_id: str
+    name: str
+    labels: Mapping[str, str]
+    source_kind: Literal["volume", "server", "instance"] = "volume"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    source_id: str
+    region: str
+    state: SnapshotState
+    created_at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+    size_gb: float | None = None
+    name: str = ""
+    protected: bool = False
+    copied_from: str | None = None  # id of the source snapshot for a cross-region copy
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+
+
+@runtime_checkable
+class SnapshotProvider(Protocol):
+    """A cloud (or local command) that snapshots volumes or servers.
+
+    Every method raises `safesnap.errors.ProviderError` (never a client-library exception), with
+    `transient=True` only where a retry may help (429, 5xx, timeouts, throttling, concurrency
+    limits) and `retry_after` set when the API said how long to wait. Methods must not retry
+    on their own beyond what the client library already does.
+    """
+
+    name: str
+
+    def capabilities(self) -> Capabilities:
+        """Static facts about this provider. Pure; never calls the API."""
+        ...
+
+    def create_snapshot(self, request: SnapshotRequest) -> Snapshot:
+        """Start a snapshot and return it (state `pending` or `completed`).
+
+        Returns as soon as the provider has fixed the point in time (at request for EBS, DO,
+        Hetzner). NOT idempotent: callers that retry must first `list_snapshots` for the run's
+        labels and reuse a snapshot found there. Raises ProviderError.
+        """
+        ...
+
+    def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        """Poll until `snapshot` is `completed` (return it) or `error` (raise ProviderError,
+        permanent). Bounded polling with backoff; raises ProviderTimeoutError after `timeout`
+        seconds. Idempotent."""
+        ...
+
+    def list_snapshots(self, labels: Mapping[str, str], *, region: str | None = None) -> list[Snapshot]:
+        """Every snapshot carrying all of `labels` (an empty mapping still only lists snapshots
+        labelled managed-by=safesnap), in `region` or the provider's default. Follows
+        pagination. Idempotent."""
+        ...
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        """Delete one snapshot. Refuses (ProviderError, permanent) a snapshot without the
+        managed-by=safesnap label. Idempotent: deleting a snapshot that is already gone succeeds."""
+        ...
+
+    def copy_to_region(self, snapshot: Snapshot, region: str, labels: Mapping[str, str]) -> Snapshot:
+        """Start a copy of a completed snapshot into `region`; return the new (pending) copy,
+        labelled at creation. Raises ProviderError (permanent) when capabilities say
+        cross_region_copy is False. NOT idempotent (look for the labelled copy first)."""
+        ...
+
+    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+        """Create a new volume (or server) from `snapshot` and return its id. Never overwrites
+        anything existing. NOT idempotent."""
+        ...
+
+
+def api_call_count(provider: object) -> int:
+    """API calls made so far through a provider wrapped by `wrappers.Counting` (0 otherwise)."""
+    return int(getattr(provider, "calls", 0))
+
+
+def labels_match(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    if have.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+        return False
+    return all(have.get(k) == v for k, v in want.items())
+
+
+def managed_labels(
+    *, plan: str, target: str, run_id: str, kind: str, expires_at: datetime | None = None
+) -> dict[str, str]:
+    """The label set for a new resource. Values stay within every provider's label syntax
+    (Hetzner: [a-z0-9A-Z._-], at most 63 chars), so timestamps use a compact form."""
+    labels = {
+        MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        "plan": plan,
+        "target": target,
+        "run-id": run_id,
+        "kind": kind,
+    }
+    if expires_at is not None:
+        labels["expires-at"] = expires_at.strftime("%Y%m%dT%H%M%SZ")
+    return labels
+
+
+__all__: Sequence[str] = (
+    "LABEL_KEYS",
+    "MANAGED_BY_KEY",
+    "MANAGED_BY_VALUE",
+    "Capabilities",
+    "Snapshot",
+    "SnapshotProvider",
+    "SnapshotRequest",
+    "api_call_count",
+    "labels_match",
+    "managed_labels",
+)

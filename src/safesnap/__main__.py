@@ -1,0 +1,3 @@
+from safesnap.cli import main
+
+main()

@@ -1,0 +1,79 @@
+"""Root Typer app. Command groups live in safesnap.commands; this module only wires them and
+is the one place that maps errors to exit codes and `--json` error objects."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from safesnap import __version__
+from safesnap.commands import COMMANDS, GROUPS
+from safesnap.errors import SafesnapError
+from safesnap.output import configure_logging, log, print_json, stderr_console
+
+app = typer.Typer(
+    name="safesnap",
+    help="Application-consistent backups and cloud snapshots you can actually restore.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"safesnap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    configure_logging(verbose)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return "--json" in argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="safesnap", standalone_mode=False)
+    except SafesnapError as exc:
+        _report_error(exc, json_mode=_wants_json(args))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if _wants_json(args):
+            print_json({"ok": False, "error": {"code": "usage", "message": exc.format_message()}})
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        stderr_console.print("interrupted")
+        sys.exit(130)
+
+
+def _report_error(exc: SafesnapError, *, json_mode: bool) -> None:
+    log.debug("error", exc_info=exc)
+    if json_mode:
+        print_json({"ok": False, "error": exc.to_dict()})
+        return
+    stderr_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    for problem in getattr(exc, "problems", []):
+        stderr_console.print(f"  - {problem}", highlight=False, markup=False)
+    if exc.hint:
+        stderr_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)

@@ -1,0 +1,159 @@
+"""One root error; subclasses carry context and a stable code.
+
+Only the CLI (cli.py) turns these into exit codes and `--json` error objects, so every layer
+below it raises and never prints or exits. The codes and exit codes are a public contract,
+documented in docs/reference/exit-codes.md: add new ones, never renumber.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SafesnapError(Exception):
+    """Root of every error safesnap raises on purpose.
+
+    `code` is a stable machine-readable string, `exit_code` the process exit status the CLI
+    uses, `hint` one sentence telling the operator what to do next. Context fields (target,
+    provider, resource id, request id) are included in the JSON error object when set.
+    Messages must never contain secrets: pass names of variables, never their values.
+    """
+
+    code: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        target: str | None = None,
+        provider: str | None = None,
+        resource_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.target = target
+        self.provider = provider
+        self.resource_id = resource_id
+        self.request_id = request_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` error object: stable keys, context only when known."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        for key in ("target", "provider", "resource_id", "request_id"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class ConfigError(SafesnapError):
+    """The plan, settings or command-line input is invalid. Nothing has run."""
+
+    code = "config_invalid"
+    exit_code = 2
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.problems = problems or []
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.problems:
+            out["problems"] = self.problems
+        return out
+
+
+class SourceError(SafesnapError):
+    """The database to back up is missing, not a database, corrupt or unreachable."""
+
+    code = "source_unusable"
+    exit_code = 3
+
+
+class SourceBusyError(SafesnapError):
+    """The database stayed locked (or a lock could not be taken) beyond the configured wait."""
+
+    code = "source_busy"
+    exit_code = 4
+
+
+class IntegrityError(SafesnapError):
+    """A checksum or an integrity check failed: the artifact or copy cannot be trusted."""
+
+    code = "integrity_failed"
+    exit_code = 5
+
+
+class ArtifactError(SafesnapError):
+    """An artifact or manifest is missing, unreadable or not one safesnap wrote."""
+
+    code = "artifact_invalid"
+    exit_code = 6
+
+
+class RefusedError(SafesnapError):
+    """safesnap refused to do something destructive (overwrite, non-empty database) without --force."""
+
+    code = "refused"
+    exit_code = 7
+
+
+class RunLockedError(SafesnapError):
+    """Another safesnap run holds the run lock for this destination."""
+
+    code = "run_locked"
+    exit_code = 8
+
+
+class QuiesceError(SafesnapError):
+    """The database could not be brought to a consistent point safely (and was left untouched)."""
+
+    code = "quiesce_failed"
+    exit_code = 9
+
+
+class ProviderError(SafesnapError):
+    """A snapshot provider failed. `transient` says whether retrying may help."""
+
+    code = "provider_failed"
+    exit_code = 10
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["transient"] = self.transient
+        if self.status is not None:
+            out["status"] = self.status
+        return out
+
+
+class ProviderTimeoutError(ProviderError):
+    """Waiting for a provider operation ran past its configured limit."""
+
+    code = "provider_timeout"
+
+
+class RunFailedError(SafesnapError):
+    """A plan run finished with at least one failed target (details in the report)."""
+
+    code = "run_failed"
+    exit_code = 11

@@ -1,0 +1,7 @@
+"""Shared fixtures. Each fixture module under tests/fixtures/ is owned by one area and
+registered here as a plugin so every test directory can use it."""
+
+pytest_plugins = [
+    "tests.fixtures.mariadb",
+    "tests.fixtures.sqlite_writer",
+]
