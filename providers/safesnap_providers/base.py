@@ -86,8 +86,10 @@ class SnapshotProvider(Protocol):
         """Static facts about this provider. Pure; never calls the API."""
         ...
 
-    def create_snapshot(self, request: SnapshotRequest) -> Snapshot:
-        """Start a snapshot and return it (state `pending` or `completed`).
+    def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Start a snapshot and return it (state `pending` or `completed`): one Snapshot for a
+        volume or server, one per volume for an `instance` set (AWS CreateSnapshots, taken at
+        one instant).
 
         Returns as soon as the provider has fixed the point in time (at request for EBS, DO,
         Hetzner). NOT idempotent: callers that retry must first `list_snapshots` for the run's
