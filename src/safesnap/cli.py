@@ -36,7 +36,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
-    version: bool = typer.Option(
+    version: bool = typer.Option(  # noqa: ARG001 (handled by its eager callback)
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:

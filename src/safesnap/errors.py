@@ -98,7 +98,7 @@ class ArtifactError(SafesnapError):
 
 
 class RefusedError(SafesnapError):
-    """safesnap refused to do something destructive (overwrite, non-empty database) without --force."""
+    """safesnap refused something destructive (overwrite, non-empty database) without --force."""
 
     code = "refused"
     exit_code = 7

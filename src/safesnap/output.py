@@ -61,7 +61,7 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressFn]:
         log.info("%s: started", description)
         last: list[int] = [0]
 
-        def quiet(done: int, total: int | None) -> None:
+        def quiet(done: int, total: int | None) -> None:  # noqa: ARG001 (same shape as update)
             last[0] = done
 
         yield quiet

@@ -82,7 +82,9 @@ class HetznerSnapshot(_Spec):
 
 class CommandSnapshot(_Spec):
     provider: Literal["command"]
-    create: str = Field(description="Command run to create a snapshot; {name} is the snapshot name.")
+    create: str = Field(
+        description="Command run to create a snapshot; {name} is the snapshot name."
+    )
     list: str | None = Field(None, description="Command printing one snapshot name per line.")
     delete: str | None = Field(None, description="Command deleting snapshot {name}.")
     restore: str | None = Field(None, description="Command restoring snapshot {name}.")

@@ -59,7 +59,9 @@ class Destination(Strict):
 
 class Retention(Strict):
     keep_last: int = Field(3, ge=0, description="Always keep the newest N backups.")
-    keep_daily: int = Field(7, ge=0, description="Keep the newest backup of each of the last N days.")
+    keep_daily: int = Field(
+        7, ge=0, description="Keep the newest backup of each of the last N days."
+    )
     keep_weekly: int = Field(4, ge=0, description="Keep one backup for each of the last N weeks.")
     keep_monthly: int = Field(6, ge=0, description="Keep one backup for each of the last N months.")
     keep_yearly: int = Field(0, ge=0, description="Keep one backup for each of the last N years.")
@@ -94,7 +96,7 @@ class MysqlDumpOptions(Strict):
     )
     command_prefix: list[str] = Field(
         default_factory=list,
-        description="Run the dump client through this, e.g. ['docker','compose','exec','-T','mysql'].",
+        description="Run the dump client through this, e.g. 'docker compose exec -T mysql'.",
     )
     extra_args: list[str] = Field(default_factory=list)
 
@@ -117,7 +119,8 @@ class MysqlTarget(Strict):
     socket: Path | None = None
     user: str = "root"
     password_env: str | None = Field(
-        None, description="Name of the environment variable holding the password (never the password)."
+        None,
+        description="Name of the environment variable holding the password (never the password).",
     )
     databases: list[str] = Field(min_length=1)
     quiesce: Literal["lock", "dump"] = "dump"
@@ -167,23 +170,29 @@ Target = Annotated[
 
 class AwsProvider(Strict):
     region: str = "us-east-1"
-    endpoint_url: str | None = Field(None, description="Override the EC2 API endpoint (tests, moto).")
+    endpoint_url: str | None = Field(
+        None, description="Override the EC2 API endpoint (tests, moto)."
+    )
     profile: str | None = None
-    max_attempts: int = Field(5, ge=1, description="botocore retry attempts (retry mode 'standard').")
-    wait_timeout: float = Field(3600, gt=0, description="Seconds to wait for a snapshot to complete.")
+    max_attempts: int = Field(
+        5, ge=1, description="botocore retry attempts (retry mode 'standard')."
+    )
+    wait_timeout: float = Field(
+        3600, gt=0, description="Seconds to wait for a snapshot to complete."
+    )
     copy_wait_timeout: float = Field(6 * 3600, gt=0, description="Seconds to wait for a copy.")
     poll_interval: float = Field(15, gt=0)
 
 
 class DigitalOceanProvider(Strict):
-    token_env: str = "DIGITALOCEAN_TOKEN"
+    token_env: str = "DIGITALOCEAN_TOKEN"  # noqa: S105 (a variable name)
     endpoint_url: str | None = None
     wait_timeout: float = Field(1800, gt=0)
     poll_interval: float = Field(10, gt=0)
 
 
 class HetznerProvider(Strict):
-    token_env: str = "HCLOUD_TOKEN"
+    token_env: str = "HCLOUD_TOKEN"  # noqa: S105 (a variable name)
     endpoint_url: str | None = None
     wait_timeout: float = Field(3600, gt=0)
     poll_interval: float = Field(5, gt=0)
@@ -210,6 +219,13 @@ class ObjectStoreReplica(Strict):
 class RunOptions(Strict):
     lock_wait: float = Field(
         0, ge=0, description="Seconds a run waits for another run's lock before failing."
+    )
+    verify: bool = Field(
+        True, description="Verify each new artifact restores (decompress + integrity check)."
+    )
+    report_file: Path | None = Field(None, description="Also write the JSON run report here.")
+    metrics_file: Path | None = Field(
+        None, description="node_exporter textfile (.prom) with per-target success and duration."
     )
 
 
@@ -261,8 +277,8 @@ class Plan(BaseSettings):
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 (replaced by _PlanDotEnv)
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         sources.append(_PlanDotEnv(settings_cls, env_file=_env_file.get() or ".env"))
@@ -285,7 +301,7 @@ def load_plan(path: Path | None, *, env_file: Path | None = None, **overrides: A
         raise ConfigError(
             f"{where}: {len(problems)} problem(s) in the plan",
             problems=problems,
-            hint="Fix the keys listed; `safesnap run --help` and docs/reference/plan.md show the shape.",
+            hint="Fix the keys listed; docs/reference/plan.md shows the shape of a plan.",
         ) from None
     finally:
         _plan_file.reset(token_plan)
@@ -294,7 +310,9 @@ def load_plan(path: Path | None, *, env_file: Path | None = None, **overrides: A
 
 def _check_toml(path: Path) -> None:
     if not path.is_file():
-        raise ConfigError(f"plan file not found: {path}", hint="Pass --config with an existing file.")
+        raise ConfigError(
+            f"plan file not found: {path}", hint="Pass --config with an existing file."
+        )
     try:
         tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -317,7 +335,6 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 _UNION_TAGS = {"sqlite", "mysql", "aws", "digitalocean", "hetzner", "command", "external"}
-
 
 
 def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:
