@@ -72,8 +72,8 @@ def _report_error(exc: SafesnapError, *, json_mode: bool) -> None:
     if json_mode:
         print_json({"ok": False, "error": exc.to_dict()})
         return
-    stderr_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    stderr_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
     for problem in getattr(exc, "problems", []):
-        stderr_console.print(f"  - {problem}", highlight=False, markup=False)
+        stderr_console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
     if exc.hint:
         stderr_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)

@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from safesnap.commands.backup import backup_app
+from safesnap.commands.config import config_app
 from safesnap.commands.run import run, snapshot
 
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [("run", run), ("snapshot", snapshot)]
-GROUPS: list[tuple[str, typer.Typer]] = [("backup", backup_app)]
+GROUPS: list[tuple[str, typer.Typer]] = [("backup", backup_app), ("config", config_app)]
