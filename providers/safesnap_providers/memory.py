@@ -130,6 +130,11 @@ class MemoryProvider:
             st.snapshots[snap.id] = _to_json(snap, polls_left)
         return snap
 
+    def all_snapshots(self) -> list[Snapshot]:
+        """Every snapshot in every region, labelled or not (what the console would show)."""
+        with self._tx() as st:
+            return [_from_json(d) for d in st.snapshots.values()]
+
     def fail_next(self, error: ProviderError, *, times: int = 1, method: str | None = None) -> None:
         """The next `times` calls (of `method`, or of any method) raise `error`."""
         with self._lock:

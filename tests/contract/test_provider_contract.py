@@ -1,0 +1,208 @@
+"""The provider contract (safesnap_providers.base.SnapshotProvider), one suite for every backend.
+
+Each test states one promise from the Protocol's docstrings; capabilities decide which branch
+a backend must satisfy (e.g. copy works, or copy raises a permanent ProviderError), never the
+backend's name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import pytest
+
+from safesnap.errors import ProviderError
+from safesnap_providers.base import (
+    MANAGED_BY_KEY,
+    Snapshot,
+    SnapshotRequest,
+    managed_labels,
+)
+from tests.contract.harness import ProviderHarness
+
+
+def _labels(kind: str = "manual") -> dict[str, str]:
+    return managed_labels(plan="contract", target="db", run_id=uuid.uuid4().hex[:12], kind=kind)
+
+
+def _create(h: ProviderHarness, labels: Mapping[str, str] | None = None) -> list[Snapshot]:
+    source, kind = h.make_source()
+    request = SnapshotRequest(
+        source_id=source,
+        name=f"contract-{uuid.uuid4().hex[:6]}",
+        labels=labels or _labels(),
+        source_kind=kind,  # type: ignore[arg-type]
+    )
+    snaps = h.provider.create_snapshot(request)
+    assert snaps, "create_snapshot returned no snapshot"
+    return snaps
+
+
+def _ids(snaps: list[Snapshot]) -> set[str]:
+    return {s.id for s in snaps}
+
+
+def test_create_wait_list_delete_roundtrip(harness: ProviderHarness) -> None:
+    labels = _labels("nightly")
+    created = _create(harness, labels)
+    assert all(s.state in ("pending", "completed") for s in created)
+    done = [harness.provider.wait(s, timeout=harness.wait_timeout) for s in created]
+    assert all(s.state == "completed" for s in done)
+    assert _ids(done) == _ids(created)
+
+    listed = harness.provider.list_snapshots(labels)
+    assert _ids(listed) == _ids(created)
+    for snap in listed:  # labels survive the round trip through the provider
+        assert {k: snap.labels.get(k) for k in labels} == labels
+        assert snap.managed
+
+    for snap in done:
+        harness.provider.delete_snapshot(snap)
+    assert harness.provider.list_snapshots(labels) == []
+    for snap in done:  # idempotent: deleting what is gone succeeds
+        harness.provider.delete_snapshot(snap)
+
+
+def test_list_only_returns_matching_labels(harness: ProviderHarness) -> None:
+    mine, other = _labels(), _labels()
+    a = _create(harness, mine)
+    b = _create(harness, other)
+    assert _ids(harness.provider.list_snapshots(mine)) == _ids(a)
+    everything = _ids(harness.provider.list_snapshots({}))
+    assert _ids(a) | _ids(b) <= everything
+
+
+def test_unlabelled_snapshot_is_never_listed_or_deleted(harness: ProviderHarness) -> None:
+    make_foreign = harness.extras.get("make_foreign_snapshot")
+    if make_foreign is None:
+        pytest.skip("backend cannot create a snapshot outside safesnap")
+    foreign_id = make_foreign()  # type: ignore[operator]
+    assert foreign_id not in _ids(harness.provider.list_snapshots({}))
+    listed = harness.provider.list_snapshots({MANAGED_BY_KEY: "safesnap"})
+    assert foreign_id not in _ids(listed)
+
+    created = _create(harness)[0]
+    # The caller's view says "unlabelled", and separately a forged label set: both refused,
+    # because the provider checks its own record of the labels before deleting.
+    for labels in ({}, _labels()):
+        forged = Snapshot(
+            id=foreign_id,
+            source_id=created.source_id,
+            region=harness.region,
+            state="completed",
+            created_at=created.created_at,
+            labels=labels,
+        )
+        with pytest.raises(ProviderError) as info:
+            harness.provider.delete_snapshot(forged)
+        assert not info.value.transient
+    exists = harness.extras.get("exists")
+    if exists is not None:
+        assert exists(foreign_id)  # type: ignore[operator]
+
+
+def test_copy_to_region_follows_capabilities(harness: ProviderHarness) -> None:
+    caps = harness.provider.capabilities()
+    snap = harness.provider.wait(_create(harness)[0], timeout=harness.wait_timeout)
+    copy_labels = {**snap.labels, "kind": "manual"}
+    if not caps.cross_region_copy or harness.other_region is None:
+        with pytest.raises(ProviderError) as info:
+            harness.provider.copy_to_region(snap, harness.other_region or "elsewhere", copy_labels)
+        assert not info.value.transient
+        return
+    copy = harness.provider.copy_to_region(snap, harness.other_region, copy_labels)
+    assert copy.region == harness.other_region
+    assert copy.id != snap.id
+    done = harness.provider.wait(copy, timeout=harness.wait_timeout)
+    assert done.state == "completed"
+    there = harness.provider.list_snapshots(copy_labels, region=harness.other_region)
+    assert copy.id in _ids(there)
+    found = next(s for s in there if s.id == copy.id)
+    assert {k: found.labels.get(k) for k in copy_labels} == copy_labels
+    assert copy.id not in _ids(
+        harness.provider.list_snapshots(copy_labels)
+    )  # not in the source region
+
+
+def test_restore_volume_follows_capabilities(harness: ProviderHarness) -> None:
+    caps = harness.provider.capabilities()
+    snap = harness.provider.wait(_create(harness)[0], timeout=harness.wait_timeout)
+    if not caps.restore_to_volume:
+        pytest.skip("provider declares no restore_to_volume")
+    new_id = harness.provider.restore_volume(
+        snap, name=f"restored-{uuid.uuid4().hex[:6]}", zone=harness.extras.get("zone")
+    )  # type: ignore[arg-type]
+    assert new_id
+    assert new_id != snap.source_id
+    assert snap.id in _ids(harness.provider.list_snapshots(snap.labels))  # the snapshot stays
+
+
+def test_list_follows_pagination(harness: ProviderHarness) -> None:
+    page_size = harness.extras.get("page_size")
+    if page_size is None:
+        pytest.skip("backend has no small page size to test with")
+    labels = _labels()
+    source, kind = harness.make_source()
+    want = set()
+    for i in range(2 * int(page_size) + 1):  # type: ignore[call-overload]
+        request = SnapshotRequest(
+            source_id=source, name=f"page-{i}", labels=labels, source_kind=kind
+        )  # type: ignore[arg-type]
+        want |= _ids(harness.provider.create_snapshot(request))
+    assert _ids(harness.provider.list_snapshots(labels)) == want
+
+
+def test_instance_set_is_one_call_with_one_snapshot_per_volume(harness: ProviderHarness) -> None:
+    caps = harness.provider.capabilities()
+    make_instance = harness.extras.get("make_instance")
+    if not caps.multi_volume_consistent or make_instance is None:
+        pytest.skip("provider declares no multi-volume consistent sets")
+    labels = _labels()
+    instance = make_instance()  # type: ignore[operator]
+    request = SnapshotRequest(source_id=instance, name="set", labels=labels, source_kind="instance")
+    snaps = harness.provider.create_snapshot(request)
+    assert len(snaps) >= 2
+    assert len({s.source_id for s in snaps}) == len(snaps)
+    assert _ids(harness.provider.list_snapshots(labels)) == _ids(snaps)
+
+
+def test_missing_source_is_a_permanent_error(harness: ProviderHarness) -> None:
+    missing = harness.extras.get("missing_source")
+    if missing is None:
+        pytest.skip("backend names no missing source")
+    source_id, kind = missing  # type: ignore[misc]
+    request = SnapshotRequest(source_id=source_id, name="x", labels=_labels(), source_kind=kind)
+    with pytest.raises(ProviderError) as info:
+        harness.provider.create_snapshot(request)
+    assert not info.value.transient
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, 2.0), (503, None)])
+def test_throttling_and_5xx_are_transient(
+    harness: ProviderHarness, status: int, retry_after: float | None
+) -> None:
+    if harness.inject is None:
+        pytest.skip("backend cannot inject HTTP failures")
+    harness.inject(status=status, retry_after=retry_after)
+    with pytest.raises(ProviderError) as info:
+        harness.provider.list_snapshots(_labels())
+    assert info.value.transient
+    if retry_after is not None:
+        assert info.value.retry_after == pytest.approx(retry_after)
+    harness.provider.list_snapshots(_labels())  # the next call works again
+
+
+def test_unreachable_endpoint_is_transient(harness: ProviderHarness) -> None:
+    unreachable = harness.extras.get("unreachable")
+    if unreachable is None:
+        pytest.skip("backend cannot point the adapter at a dead endpoint")
+    with pytest.raises(ProviderError) as info:
+        unreachable().list_snapshots(_labels())  # type: ignore[operator]
+    assert info.value.transient
+
+
+def test_capabilities_are_static(harness: ProviderHarness) -> None:
+    assert harness.provider.capabilities() == harness.provider.capabilities()
+    caps = harness.provider.capabilities()
+    assert caps.volume_snapshots or caps.server_snapshots
