@@ -4,4 +4,5 @@ registered here as a plugin so every test directory can use it."""
 pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.sqlite_writer",
+    "tests.fixtures.moto_server",
 ]

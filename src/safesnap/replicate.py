@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from safesnap.artifacts import ArtifactInfo
 from safesnap.errors import ProviderError
 from safesnap.settings import ObjectStoreReplica, resolve_secret
+
+_PERMANENT_S3_ERRORS = (
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+)
 
 
 def object_store_client(replica: ObjectStoreReplica, *, env_file: Path | None = None) -> Any:
@@ -76,11 +84,13 @@ def replicate_artifact(
                 resource_id=key,
             )
         client.upload_file(str(artifact.manifest_path), replica.bucket, manifest_key)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
+        # boto3's upload_file wraps ClientError in S3UploadFailedError, so classify by text.
+        permanent = any(code in str(exc) for code in _PERMANENT_S3_ERRORS)
         raise ProviderError(
             f"replica {replica.name}: upload to bucket {replica.bucket} failed: {exc}",
             provider="s3",
             resource_id=key,
-            transient=True,
+            transient=not permanent,
         ) from None
     return {"replica": replica.name, "bucket": replica.bucket, "key": key, "bytes": artifact.bytes}
