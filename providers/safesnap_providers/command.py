@@ -164,8 +164,9 @@ class CommandProvider:
     def copy_to_region(
         self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
     ) -> Snapshot:
+        del labels
         raise ProviderError(
-            "command snapshots cannot be copied to another region",
+            f"command snapshots cannot be copied to another region ({region})",
             provider=self.name,
             resource_id=snapshot.id,
             hint="Replicate the artifacts with [[replicas]] instead.",
