@@ -77,6 +77,9 @@ class SqliteTarget(Strict):
     busy_timeout: float = Field(
         10.0, gt=0, description="Seconds to wait for a lock on the source before giving up."
     )
+    max_lock_hold_seconds: float = Field(
+        30, gt=0, description="Watchdog: the snapshot-time write lock is released after this long."
+    )
     snapshot: SnapshotSpec | None = None
 
 

@@ -4,4 +4,9 @@ from __future__ import annotations
 
 import typer
 
-backup_app = typer.Typer(help="One-off backup of one database into a directory.", no_args_is_help=True)
+from safesnap.commands.backup_sqlite import backup_sqlite
+
+backup_app = typer.Typer(
+    help="One-off backup of one database into a directory.", no_args_is_help=True
+)
+backup_app.command("sqlite")(backup_sqlite)
