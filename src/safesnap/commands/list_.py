@@ -1,0 +1,59 @@
+"""`safesnap list --dest DIR`: the backups in a destination, newest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from safesnap.catalog import scan
+from safesnap.output import print_json, stderr_console
+
+
+def _size(n: object) -> str:
+    value = float(n) if isinstance(n, int | float) else 0.0
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def list_artifacts(
+    dest: Path = typer.Option(..., "--dest", help="Destination directory (searched recursively)."),
+    target: str | None = typer.Option(None, "--target", help="Only this target."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """List backups (artifacts with a valid manifest), newest first."""
+    found = scan(dest, target=target)
+    rows = [entry.summary() for entry in found.entries]
+    if json_out:
+        print_json(
+            {
+                "ok": True,
+                "artifacts": rows,
+                "orphans": [str(p) for p in found.orphans],
+                "problems": found.problems,
+            }
+        )
+        return
+    table = Table("created (UTC)", "target", "engine", "kind", "size", "verified")
+    table.add_column("artifact", overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["created_at"])[:19].replace("T", " "),
+            str(row["target"]),
+            str(row["engine"]),
+            str(row["kind"]),
+            _size(row["bytes"]),
+            "yes" if row["verified"] else "no",
+            Path(str(row["artifact"])).name,
+        )
+    stderr_console.print(table)
+    if not rows:
+        stderr_console.print(f"no backups under {dest}", highlight=False)
+    for orphan in found.orphans:
+        stderr_console.print(f"[yellow]orphan (no manifest):[/] {orphan}", highlight=False)
+    for problem in found.problems:
+        stderr_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, markup=False)

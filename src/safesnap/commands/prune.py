@@ -1,0 +1,61 @@
+"""`safesnap prune --dest DIR`: apply retention per target (manifested artifacts only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from safesnap.output import print_json, stderr_console
+from safesnap.pruning import prune_destination
+from safesnap.retention import Policy
+from safesnap.settings import Retention
+
+_KEEP = "Keep {} (default from the plan's [retention], else {})."
+
+
+def _opt(flag: str, what: str, default: int) -> Any:
+    return typer.Option(None, flag, min=0, help=_KEEP.format(what, default))
+
+
+_DEFAULTS = Retention()
+
+
+def prune(
+    dest: Path = typer.Option(..., "--dest", help="Destination directory (searched recursively)."),
+    keep_last: int | None = _opt("--keep-last", "the newest N", _DEFAULTS.keep_last),
+    keep_daily: int | None = _opt("--keep-daily", "one per day, N days", _DEFAULTS.keep_daily),
+    keep_weekly: int | None = _opt("--keep-weekly", "one per week", _DEFAULTS.keep_weekly),
+    keep_monthly: int | None = _opt("--keep-monthly", "one per month", _DEFAULTS.keep_monthly),
+    keep_yearly: int | None = _opt("--keep-yearly", "one per year", _DEFAULTS.keep_yearly),
+    target: str | None = typer.Option(None, "--target", help="Only this target."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Delete old backups by retention policy; the newest verified backup always stays."""
+    given = (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
+    policy = policy_from_options(*given)
+    result = prune_destination(dest, policy, target=target, dry_run=dry_run)
+    if json_out:
+        print_json(result)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for path in result["kept"]:
+        why = ", ".join(result["reasons"][path])
+        stderr_console.print(f"keep    {path}  ({why})", markup=False, highlight=False)
+    for path in result["deleted"]:
+        stderr_console.print(f"{verb:<7} {path}", markup=False, highlight=False)
+    for orphan in result["orphans"]:
+        stderr_console.print(f"orphan  {orphan} (no manifest; left alone)", markup=False)
+    stderr_console.print(
+        f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}", highlight=False
+    )
+
+
+def policy_from_options(*given: int | None) -> Policy:
+    """Without any --keep-* option, the plan's defaults (settings.Retention); with some, the
+    given ones and zero for the rest (so `--keep-last 2` means exactly that)."""
+    if all(value is None for value in given):
+        return Policy.from_model(Retention())
+    return Policy(*(value or 0 for value in given))
