@@ -50,7 +50,10 @@ def _wants_json(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="safesnap", standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(args=args, prog_name="safesnap", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SafesnapError as exc:
         _report_error(exc, json_mode=_wants_json(args))
         sys.exit(exc.exit_code)

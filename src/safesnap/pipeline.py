@@ -116,6 +116,7 @@ def _artifact_steps(
         return
     result.artifact = str(outcome.artifact.path)
     result.sha256 = outcome.artifact.sha256
+    result.steps[-1].details.update(_backup_facts(outcome))
     if plan.run.verify:
         verified = _run_step(result, "verify", lambda: _verify(outcome))
         if verified is None:
@@ -158,6 +159,12 @@ def _backup(
         progress=request.progress,
     )
     return get_engine(target.engine).backup(target, ctx)
+
+
+def _backup_facts(outcome: BackupOutcome) -> dict[str, Any]:
+    facts = {"bytes": outcome.artifact.bytes, "source_bytes": outcome.artifact.source_bytes}
+    facts.update(_summary("backup", outcome.details))
+    return facts
 
 
 def _verify(outcome: BackupOutcome) -> dict[str, Any]:

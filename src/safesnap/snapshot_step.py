@@ -17,7 +17,6 @@ from typing import Any, Literal
 from safesnap.engines import get_engine
 from safesnap.errors import ConfigError
 from safesnap.output import log
-from safesnap.retry import retry_create
 from safesnap.settings import MysqlTarget, Plan, SqliteTarget
 from safesnap_providers.base import (
     Capabilities,
@@ -87,7 +86,9 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
     with quiesce_for(target) as held:
-        created = [snap for r in requests for snap in retry_create(provider, r)]
+        # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
+        # run's labelled snapshot before retrying, so a create is never repeated blindly.
+        created = [snap for r in requests for snap in provider.create_snapshot(r)]
         if not caps.point_in_time_at_request:
             created = [provider.wait(s, timeout=_wait_timeout(plan, spec)) for s in created]
     facts: dict[str, Any] = dict(held)
