@@ -85,7 +85,8 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
     labels = _labels(plan, target, request, run_id, spec)
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
-    with quiesce_for(target) as held:
+    hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
+    with hold as held:
         # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
         # run's labelled snapshot before retrying, so a create is never repeated blindly.
         created = [snap for r in requests for snap in provider.create_snapshot(r)]
