@@ -1,0 +1,128 @@
+"""`safesnap backup sqlite` through the real CLI: JSON contract, exit codes, no leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fixtures.sqlite_writer import table_digest
+
+from safesnap import artifacts
+
+REQUIRED = {"artifact", "sha256", "bytes", "source_bytes", "seconds", "journal_mode",
+            "integrity_result", "writer_lockout_seconds", "manifest"}  # fmt: skip
+
+
+def safesnap(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "safesnap", *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip
+
+
+def _json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout  # exactly one JSON object on stdout
+    data: dict[str, Any] = json.loads(lines[0])
+    return data
+
+
+def _leftovers(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.iterdir()) if dest.exists() else []
+
+
+@pytest.mark.parametrize("mode", ["wal", "delete"])
+def test_json_contract(tmp_path: Path, sqlite_db: Any, mode: str) -> None:
+    db = sqlite_db(mb=1, mode=mode)
+    dest = tmp_path / "dest"
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json",
+                    "--compress", "gzip", "--integrity", "full", "--name", "tracker")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = _json(proc)
+    assert set(out) >= REQUIRED
+    assert out["journal_mode"] == mode
+    assert out["integrity_result"] == "ok"
+    artifact = Path(out["artifact"])
+    assert artifact.name.startswith("tracker.") and artifact.name.endswith(".sqlite.gz")
+    assert out["sha256"] == artifacts.file_sha256(artifact)
+    assert out["bytes"] == artifact.stat().st_size
+    assert Path(out["manifest"]).is_file()
+    assert _leftovers(dest) == sorted([artifact.name, Path(out["manifest"]).name])
+    assert artifact.stat().st_mode & 0o777 == 0o600
+    restored = tmp_path / "restored.db"
+    artifacts.decompress_to(artifact, restored)
+    assert table_digest(restored, "bulk") == table_digest(db, "bulk")
+
+
+def test_human_output_goes_to_stderr(tmp_path: Path, sqlite_db: Any) -> None:
+    db = sqlite_db(mb=0.2)
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(tmp_path / "d"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "journal_mode=wal" in proc.stderr
+
+
+def _assert_failed(proc: subprocess.CompletedProcess[str], code: str, exit_code: int) -> None:
+    assert proc.returncode == exit_code, (proc.stdout, proc.stderr)
+    out = _json(proc)
+    assert out["ok"] is False
+    assert out["error"]["code"] == code
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    db = tmp_path / "nope.db"
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json")
+    _assert_failed(proc, "source_unusable", 3)
+    assert not db.exists()
+    assert _leftovers(dest) == []
+
+
+def test_not_sqlite(tmp_path: Path) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("not a database\n" * 100)
+    dest = tmp_path / "dest"
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json")
+    _assert_failed(proc, "source_unusable", 3)
+    assert _leftovers(dest) == []
+
+
+def test_corrupt_source(tmp_path: Path, sqlite_db: Any) -> None:
+    db = sqlite_db(mb=1, mode="delete")
+    with db.open("r+b") as fh:
+        fh.seek(4096 * 30)
+        fh.write(os.urandom(4096 * 8))
+    dest = tmp_path / "dest"
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json",
+                    "--integrity", "full")  # fmt: skip
+    _assert_failed(proc, "integrity_failed", 5)
+    assert _leftovers(dest) == []
+
+
+def test_locked_beyond_busy_timeout(
+    tmp_path: Path, sqlite_db: Any, sqlite_lock_holder: Any
+) -> None:
+    db = sqlite_db(mb=0.5, mode="delete")
+    sqlite_lock_holder(db, "BEGIN EXCLUSIVE")
+    dest = tmp_path / "dest"
+    started = time.monotonic()
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json",
+                    "--busy-timeout", "0.5")  # fmt: skip
+    _assert_failed(proc, "source_busy", 4)
+    assert time.monotonic() - started < 30
+    assert _leftovers(dest) == []
+
+
+def test_bad_option_is_a_config_error(tmp_path: Path, sqlite_db: Any) -> None:
+    db = sqlite_db(mb=0.2)
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(tmp_path / "d"), "--json",
+                    "--compress", "lz4")  # fmt: skip
+    _assert_failed(proc, "config_invalid", 2)
+    assert not (tmp_path / "d").exists()
