@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.sqlite_writer",
     "tests.fixtures.moto_server",
+    "tests.fixtures.artifacts",
 ]

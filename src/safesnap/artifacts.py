@@ -317,11 +317,14 @@ def open_decompressed(artifact: Path) -> Iterator[BinaryIO]:
         inner = decompressing_reader(cast(IO[bytes], stored), str(manifest.get("compression")))
         plain = _HashingReader(inner, decode=True)
         reader = io.BufferedReader(plain, CHUNK)
-        yield cast(BinaryIO, reader)
-        while reader.read(CHUNK):
-            pass
-        while stored.read(CHUNK):  # bytes after the end of the compressed stream count too
-            pass
+        try:
+            yield cast(BinaryIO, reader)
+            while reader.read(CHUNK):
+                pass
+            while stored.read(CHUNK):  # bytes after the end of the compressed stream count too
+                pass
+        except IntegrityError as exc:  # the codec noticed first: say which file
+            raise IntegrityError(f"{artifact.name}: {exc.message}", hint=exc.hint) from None
         _check(manifest, stored, plain)
 
 
