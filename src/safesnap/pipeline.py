@@ -21,9 +21,9 @@ from safesnap.errors import ConfigError, SafesnapError
 from safesnap.output import log
 from safesnap.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.runlock import run_lock
-from safesnap.settings import MysqlTarget, Plan, SqliteTarget
+from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
 
-AnyTarget = SqliteTarget | MysqlTarget
+AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
 
 
 @dataclass(frozen=True)

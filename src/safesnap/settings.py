@@ -160,13 +160,24 @@ class MysqlTarget(Strict):
         return self
 
 
+class FilesTarget(Strict):
+    """Config files and small directories (tracker.toml, the compose stack's files)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    engine: Literal["files"] = "files"
+    paths: list[Path] = Field(min_length=1, description="Files or directories to archive.")
+    snapshot: SnapshotSpec | None = None
+
+
 def _target_tag(value: Any) -> str:
     engine = value.get("engine") if isinstance(value, dict) else getattr(value, "engine", None)
     return str(engine or "sqlite")
 
 
 Target = Annotated[
-    Annotated[SqliteTarget, Tag("sqlite")] | Annotated[MysqlTarget, Tag("mysql")],
+    Annotated[SqliteTarget, Tag("sqlite")]
+    | Annotated[MysqlTarget, Tag("mysql")]
+    | Annotated[FilesTarget, Tag("files")],
     Discriminator(_target_tag),
 ]
 
@@ -337,7 +348,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(plan)"
 
 
-_UNION_TAGS = {"sqlite", "mysql", "aws", "digitalocean", "hetzner", "command", "external"}
+_UNION_TAGS = {"sqlite", "mysql", "files", "aws", "digitalocean", "hetzner", "command", "external"}
 
 
 def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:

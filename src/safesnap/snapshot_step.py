@@ -17,7 +17,7 @@ from typing import Any, Literal
 from safesnap.engines import get_engine
 from safesnap.errors import ConfigError
 from safesnap.output import log
-from safesnap.settings import MysqlTarget, Plan, SqliteTarget
+from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
 from safesnap_providers.base import (
     Capabilities,
     Snapshot,
@@ -28,7 +28,7 @@ from safesnap_providers.base import (
 )
 from safesnap_providers.registry import build_provider
 
-AnyTarget = SqliteTarget | MysqlTarget
+AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
 SourceKind = Literal["volume", "server", "instance"]
 
 

@@ -68,7 +68,11 @@ class Engine(Protocol):
         ...
 
 
-_MODULES = {"sqlite": "safesnap.engines.sqlite", "mysql": "safesnap.engines.mysql"}
+_MODULES = {
+    "sqlite": "safesnap.engines.sqlite",
+    "mysql": "safesnap.engines.mysql",
+    "files": "safesnap.engines.files",
+}
 
 
 def get_engine(name: str) -> Engine:
