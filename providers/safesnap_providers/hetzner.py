@@ -1,0 +1,404 @@
+"""Hetzner Cloud: server snapshots (images) through hcloud-python.
+
+What the API allows (specs/README.md, checked against Hetzner's documentation):
+- no volume snapshots at all; a server snapshot (`POST /servers/{id}/actions/create_image`,
+  type `snapshot`) covers the server's own disk, not attached volumes;
+- labels are accepted at creation, so a crashed run still leaves a findable image;
+- the point in time is fixed when the action is requested; the image is usable when it succeeds;
+- images belong to the project, not to a location: nothing to copy across regions;
+- delete protection (`change_protection`) guards pre-upgrade snapshots;
+- 3,600 requests/h per project, refilled 1/s; 429 `rate_limit_exceeded` with `RateLimit-*`.
+
+Retries: hcloud retries 429/502/504 and some error codes itself (5 times, backoff up to 60 s),
+which would multiply with `safesnap.retry`. The adapter switches that loop off, so retry.py is
+the one layer and honours the wait the API asked for. Errors are classified from
+`APIException.code`, and the correlation id is kept as the request id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from hcloud import APIException, Client
+from hcloud.actions import BoundAction
+from hcloud.images import BoundImage, Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
+from hcloud.servers import Server
+
+from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap.plan_snapshots import HetznerSnapshot
+from safesnap.settings import HetznerProvider, resolve_secret
+from safesnap_providers.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    Capabilities,
+    Snapshot,
+    SnapshotRequest,
+    labels_match,
+)
+
+PROVIDER = "hetzner"
+DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+TRANSIENT_CODES = frozenset(
+    {
+        "rate_limit_exceeded",
+        "conflict",
+        "locked",
+        "timeout",
+        "unavailable",
+        "bad_gateway",
+        "server_error",
+        "maintenance",
+        "robot_unavailable",
+        "resource_unavailable",
+    }
+)
+PERMANENT_HINTS = {
+    "unauthorized": "Check the token named by providers.hetzner.token_env (Read & Write).",
+    "forbidden": "The token is read-only: create a Read & Write token for this project.",
+    "protected": "The snapshot has delete protection; it is lifted only once it has expired.",
+}
+T = TypeVar("T")
+
+
+class Hetzner:
+    name = PROVIDER
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        region: str | None = None,
+        protect: bool = False,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        restore_server_type: str = "cx22",
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.region = region or "global"
+        self.protect = protect
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.restore_server_type = restore_server_type
+        self.sleep = sleep
+        self.now = now
+        self._actions: dict[str, int] = {}  # image id -> create_image action id
+        self._last = threading.local()  # the last HTTP response's status and headers
+        self.client_retries = _own_the_retries(client, self._last)
+
+    def __repr__(self) -> str:  # the hcloud client holds the token: never print it
+        return f"Hetzner(region={self.region!r}, protect={self.protect})"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            volume_snapshots=False,
+            server_snapshots=True,
+            cross_region_copy=False,
+            point_in_time_at_request=True,
+            restore_to_volume=True,
+            notes=(
+                "Hetzner volumes have no snapshot API: the database is copied as an artifact",
+                "images belong to the project, not a location: nothing needs copying",
+                "restore creates a new server from the snapshot",
+            ),
+        )
+
+    # ---- create / wait -------------------------------------------------------------------
+    def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
+        if request.source_kind != "server":
+            raise ProviderError(
+                "Hetzner Cloud can only snapshot servers (volumes have no snapshot API)",
+                provider=PROVIDER,
+                resource_id=request.source_id,
+            )
+        server = Server(id=int(request.source_id))
+        created = self._call(
+            lambda: self.client.servers.create_image(
+                server, description=request.name, type="snapshot", labels=dict(request.labels)
+            ),
+            request.source_id,
+        )
+        self._actions[str(created.image.id)] = int(created.action.id)
+        return [self._snapshot(created.image)]
+
+    def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        action_id = self._actions.get(snapshot.id)
+        while True:
+            state = self._poll(snapshot.id, action_id)
+            if state == "completed":
+                image = self._get_image(snapshot.id)
+                if self.protect and not _protected(image):
+                    self._set_protection(snapshot.id, True, deadline)
+                    image = self._get_image(snapshot.id)
+                return self._snapshot(image)
+            if state == "error":
+                raise ProviderError(
+                    f"Hetzner snapshot {snapshot.id} failed",
+                    provider=PROVIDER,
+                    resource_id=snapshot.id,
+                )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProviderTimeoutError(
+                    f"Hetzner snapshot {snapshot.id} still creating after {timeout:.0f}s",
+                    provider=PROVIDER,
+                    resource_id=snapshot.id,
+                )
+            self.sleep(min(interval, left))
+            interval = min(interval * 1.5, self.max_poll_interval)
+
+    def _poll(self, image_id: str, action_id: int | None) -> str:
+        """completed | pending | error, from the action when this process started it, else
+        from the image status (another process, or a run that crashed, started it)."""
+        if action_id is not None:
+            action = self._get_action(action_id, image_id)
+            return {"success": "completed", "error": "error"}.get(action.status or "", "pending")
+        status = self._get_image(image_id).status
+        return {"available": "completed", "unavailable": "error"}.get(status or "", "pending")
+
+    def _set_protection(self, image_id: str, delete: bool, deadline: float) -> None:
+        action = self._call(
+            lambda: self.client.images.change_protection(Image(id=int(image_id)), delete=delete),
+            image_id,
+        )
+        interval = self.poll_interval
+        while action.status == "running" and time.monotonic() < deadline:
+            self.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 1.5, self.max_poll_interval)
+            action = self._get_action(action.id, image_id)
+        if action.status != "success":
+            raise ProviderError(
+                f"changing protection of image {image_id} did not finish",
+                provider=PROVIDER,
+                resource_id=image_id,
+            )
+
+    # ---- list / delete -------------------------------------------------------------------
+    def list_snapshots(
+        self, labels: Mapping[str, str], *, region: str | None = None
+    ) -> list[Snapshot]:
+        """Images are project-wide, so `region` does not narrow anything."""
+        del region
+        wanted = {**labels, MANAGED_BY_KEY: MANAGED_BY_VALUE}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(wanted.items()))
+        images = self._call(
+            lambda: self.client.images.get_all(type=["snapshot"], label_selector=selector), None
+        )
+        return [self._snapshot(i) for i in images if labels_match(i.labels or {}, labels)]
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        try:
+            image = self._get_image(snapshot.id)
+        except ProviderError as exc:
+            if exc.status == 404:
+                return  # already gone: deleting is idempotent
+            raise
+        if not labels_match(image.labels or {}, {}):
+            raise ProviderError(
+                f"refusing to delete image {snapshot.id}: not labelled managed-by=safesnap",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        if _protected(image):
+            if not self._expired(image.labels or {}):
+                raise ProviderError(
+                    f"image {snapshot.id} has delete protection and has not expired",
+                    provider=PROVIDER,
+                    resource_id=snapshot.id,
+                    hint=PERMANENT_HINTS["protected"],
+                )
+            self.unprotect(snapshot)
+        try:
+            self._call(lambda: self.client.images.delete(Image(id=int(snapshot.id))), snapshot.id)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+
+    def unprotect(self, snapshot: Snapshot, *, timeout: float = 300.0) -> None:
+        """Lift delete protection (the prune logic decides when; delete_snapshot does it only
+        for expired snapshots)."""
+        self._set_protection(snapshot.id, False, time.monotonic() + timeout)
+
+    def _expired(self, labels: Mapping[str, str]) -> bool:
+        stamp = labels.get("expires-at")
+        if not stamp:
+            return False
+        try:
+            expires = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return False
+        return expires <= self.now()
+
+    # ---- copy / restore ------------------------------------------------------------------
+    def copy_to_region(
+        self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
+    ) -> Snapshot:
+        del labels  # a DO image keeps its tags when it moves; Hetzner has nothing to copy
+        raise ProviderError(
+            "Hetzner images belong to the project, not a location: there is nothing to copy "
+            f"to {region}",
+            provider=PROVIDER,
+            resource_id=snapshot.id,
+            hint="Any server in any location can be created from the snapshot as it is.",
+        )
+
+    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+        """Create a new server (never touching the source) from the snapshot; returns its id."""
+        created = self._call(
+            lambda: self.client.servers.create(
+                name=name,
+                server_type=ServerType(name=self.restore_server_type),
+                # The API documents `image` as a string ("ID or name"); hcloud would send an
+                # int for Image(id=...), which the published schema rejects.
+                image=Image(name=str(snapshot.id)),
+                location=Location(name=zone) if zone else None,
+                start_after_create=False,
+            ),
+            snapshot.id,
+        )
+        return str(created.server.id)
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _get_action(self, action_id: int, image_id: str) -> BoundAction:
+        return self._call(lambda: self.client.actions.get_by_id(action_id), image_id)
+
+    def _get_image(self, image_id: str) -> BoundImage:
+        return self._call(lambda: self.client.images.get_by_id(int(image_id)), image_id)
+
+    def _snapshot(self, image: Any) -> Snapshot:
+        status = image.status or "creating"
+        state = {"available": "completed", "unavailable": "error"}.get(status, "pending")
+        created_from = image.created_from
+        return Snapshot(
+            id=str(image.id),
+            source_id=str(created_from.id) if created_from else "",
+            region=self.region,
+            state=state,  # type: ignore[arg-type]
+            created_at=image.created or self.now(),
+            labels=dict(image.labels or {}),
+            size_gb=image.image_size,
+            name=image.description or "",
+            protected=_protected(image),
+        )
+
+    def _call(self, fn: Callable[[], T], resource_id: str | None) -> T:
+        try:
+            return fn()
+        except APIException as exc:
+            raise self._classify(exc, resource_id) from None
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"Hetzner API unreachable: {type(exc).__name__}",
+                provider=PROVIDER,
+                transient=True,
+                resource_id=resource_id,
+            ) from None
+
+    def _classify(self, exc: APIException, resource_id: str | None) -> ProviderError:
+        status: int | None = getattr(self._last, "status", None)
+        headers: Mapping[str, str] = getattr(self._last, "headers", None) or {}
+        code = exc.code
+        if isinstance(code, int):
+            transient = code == 429 or code >= 500
+            status = code
+        else:
+            transient = code in TRANSIENT_CODES or (status is not None and status >= 500)
+        retry_after = (
+            _retry_after(headers) if code == "rate_limit_exceeded" or status == 429 else None
+        )
+        return ProviderError(
+            f"Hetzner API error {code}: {str(exc.message)[:300]}",
+            provider=PROVIDER,
+            transient=transient,
+            status=status,
+            retry_after=retry_after,
+            request_id=exc.correlation_id,
+            resource_id=resource_id,
+            hint=PERMANENT_HINTS.get(str(code)),
+        )
+
+
+def _protected(image: Any) -> bool:
+    protection: Any = image.protection or {}
+    return bool(protection.get("delete"))
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """`Retry-After` when sent; else one second, because the bucket refills 1 request/s
+    (RateLimit-Reset is when it is *full* again, far longer than needed for one request)."""
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    return 1.0
+
+
+def _own_the_retries(client: Client, last: threading.local) -> frozenset[str]:
+    """Switch off hcloud's internal retry loop and record each response's status and headers
+    (APIException keeps neither). Both use hcloud internals (ClientBase._retry_max_retries,
+    ._session, read in hcloud 2.27); if they ever move, hcloud keeps retrying and every
+    method is declared as client-retried so safesnap.retry does not stack on top."""
+    base = getattr(client, "_client", None)
+    session = getattr(base, "_session", None)
+    if base is None or not hasattr(base, "_retry_max_retries") or session is None:
+        return frozenset(
+            {
+                "create_snapshot",
+                "wait",
+                "list_snapshots",
+                "delete_snapshot",
+                "copy_to_region",
+                "restore_volume",
+            }
+        )
+    base._retry_max_retries = 0
+
+    def remember(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        last.status = response.status_code
+        last.headers = dict(response.headers)
+
+    session.hooks["response"].append(remember)
+    return frozenset()
+
+
+def from_settings(
+    config: HetznerProvider | None,
+    spec: HetznerSnapshot | None,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
+) -> Hetzner:
+    """Build the adapter; the token is read from `config.token_env` and never logged."""
+    config = config or HetznerProvider()
+    token = resolve_secret(config.token_env, env_file=env_file)
+    if token is None or not token.get_secret_value():
+        raise ConfigError(
+            f"Hetzner Cloud token not set: environment variable {config.token_env} is empty",
+            hint=f"Export {config.token_env} (or put it in .env with mode 0600).",
+        )
+    client = Client(
+        token=token.get_secret_value(),
+        api_endpoint=(config.endpoint_url or DEFAULT_ENDPOINT).rstrip("/"),
+        application_name="safesnap",
+        poll_interval=config.poll_interval,
+        timeout=60,
+    )
+    return Hetzner(
+        client,
+        region=region,
+        protect=bool(spec and spec.protect),
+        poll_interval=config.poll_interval,
+    )

@@ -1,0 +1,322 @@
+"""Stateful fake of the Hetzner Cloud endpoints safesnap uses, held to the published OpenAPI file.
+
+State: servers, images (snapshots) with labels and delete protection, actions. Every request
+and response is validated against /work/shared/specs/hcloud-openapi.json, loaded with the three
+normalisations listed in specs/README.md (done here in memory, once per process):
+`4xx`/`5xx` response keys upper-cased, path-level `servers` pointed at the fake (done by
+`OpenApiFake`), and `nullable` + one-element `allOf: [$ref]` inlined so `"error": null` validates.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso, skeleton
+
+SPEC_PATH = Path("/work/shared/specs/hcloud-openapi.json")
+RATE_LIMIT = 3600  # requests per hour per project, refilled 1/s (documented)
+
+
+@functools.lru_cache(maxsize=1)
+def load_spec() -> JSON:
+    spec: JSON = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    for item in spec["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and "responses" in op:
+                op["responses"] = {k.upper(): v for k, v in op["responses"].items()}
+    return _inline_nullable(spec, spec)  # type: ignore[no-any-return]
+
+
+def _inline_nullable(node: Any, spec: JSON) -> Any:
+    if isinstance(node, list):
+        return [_inline_nullable(v, spec) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline_nullable(v, spec) for k, v in node.items()}
+    parts = out.get("allOf")
+    if out.get("nullable") and isinstance(parts, list) and len(parts) == 1 and "$ref" in parts[0]:
+        target: Any = spec
+        for part in parts[0]["$ref"][2:].split("/"):
+            target = target[part]
+        merged = {**copy.deepcopy(target), **{k: v for k, v in out.items() if k != "allOf"}}
+        return _inline_nullable(merged, spec)
+    return out
+
+
+class HetznerFake(OpenApiFake):
+    base_path = "/v1"
+
+    def __init__(self, *, token: str = "hcloud-test-token") -> None:
+        super().__init__(load_spec(), token=token)
+        self.spec = load_spec()
+        self.servers: dict[int, JSON] = {}
+        self.images: dict[int, JSON] = {}
+        self.remaining = RATE_LIMIT
+        r = self.route
+        r("GET", "/servers/{id}", self._get_server)
+        r("POST", "/servers", self._create_server)
+        r("POST", "/servers/{id}/actions/create_image", self._create_image)
+        r("GET", "/actions/{id}", self._get_action)
+        r("GET", "/images", self._list_images)
+        r("GET", "/images/{id}", self._get_image)
+        r("PUT", "/images/{id}", self._update_image)
+        r("DELETE", "/images/{id}", self._delete_image)
+        r("POST", "/images/{id}/actions/change_protection", self._change_protection)
+
+    # ---- test helpers ----------------------------------------------------------------------
+    def add_server(self, name: str | None = None) -> int:
+        sid = self._next_id()
+        self.servers[sid] = {"id": sid, "name": name or f"server-{sid}", "primary_disk_size": 20}
+        return sid
+
+    def rate_limit(
+        self, *, times: int = 1, path: str | None = None, retry_after: float | None = None
+    ) -> None:
+        """429 `rate_limit_exceeded` with the documented RateLimit-* headers (Reset: when the
+        bucket is full again, 1 request/s). Hetzner documents no `Retry-After`; pass
+        `retry_after` to add one anyway, as a proxy in front of the API might."""
+        headers: dict[str, float] = {
+            "RateLimit-Limit": RATE_LIMIT,
+            "RateLimit-Remaining": 0,
+            "RateLimit-Reset": int(time.time()) + RATE_LIMIT,
+        }
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        self.inject(
+            self.error(
+                429,
+                "rate_limit_exceeded",
+                "limit of 3600 requests per hour reached",
+                **header_map(headers),
+            ),
+            times=times,
+            path=path,
+        )
+
+    def server_error(
+        self,
+        status: int = 503,
+        code: str = "unavailable",
+        *,
+        times: int = 1,
+        path: str | None = None,
+    ) -> None:
+        self.inject(self.error(status, code, "service unavailable"), times=times, path=path)
+
+    # ---- OpenApiFake hooks -----------------------------------------------------------------
+    def error_body(self, status: int, code: str, message: str) -> JSON:
+        return {"error": {"code": code, "message": message, "details": None}}
+
+    def _ok(self, status: int, body: JSON | None = None) -> Reply:
+        self.remaining = max(0, self.remaining - 1)
+        return Reply(
+            status,
+            body,
+            header_map({"RateLimit-Limit": RATE_LIMIT, "RateLimit-Remaining": self.remaining}),
+        )
+
+    def _missing(self, what: str) -> Reply:
+        return self.error(404, "not_found", f"{what} not found")
+
+    # ---- servers ---------------------------------------------------------------------------
+    def _server_json(self, server: JSON) -> JSON:
+        schema = self.spec["components"]["schemas"]["server"]
+        body: JSON = skeleton(self.spec, schema)
+        body.update(
+            {
+                "id": server["id"],
+                "name": server["name"],
+                "status": "running",
+                "primary_disk_size": server["primary_disk_size"],
+                "labels": {},
+            }
+        )
+        return body
+
+    def _get_server(self, call: Call) -> Reply:
+        server = self.servers.get(int(call.params["id"]))
+        return (
+            self._ok(200, {"server": self._server_json(server)})
+            if server
+            else self._missing("server")
+        )
+
+    def _create_server(self, call: Call) -> Reply:
+        image = self.images.get(int(call.json["image"])) if call.json["image"].isdigit() else None
+        if image is None or image["status"] != "available":
+            return self.error(422, "invalid_input", "image not found or not available")
+        sid = self.add_server(call.json["name"])
+        action = self.new_action("create_server", sid)
+        return self._ok(
+            201,
+            {
+                "server": self._server_json(self.servers[sid]),
+                "action": self._action_json(action.id),
+                "next_actions": [],
+                "root_password": None,
+            },
+        )
+
+    def _create_image(self, call: Call) -> Reply:
+        server = self.servers.get(int(call.params["id"]))
+        if server is None:
+            return self._missing("server")
+        image = self._new_image(server, call.json)
+        action = self.new_action(
+            "create_image", server["id"], lambda: image.update(status="available")
+        )
+        image["_action"] = action.id
+        return self._ok(
+            201, {"action": self._action_json(action.id), "image": self._image_json(image)}
+        )
+
+    def _new_image(self, server: JSON, body: JSON) -> JSON:
+        iid = self._next_id()
+        image = {
+            "id": iid,
+            "type": body.get("type", "snapshot"),
+            "status": "creating",
+            "description": body.get("description") or f"snapshot of {server['name']}",
+            "labels": dict(body.get("labels") or {}),
+            "created": now_iso(),
+            "created_from": {"id": server["id"], "name": server["name"]},
+            "protection": {"delete": False},
+            "disk_size": server["primary_disk_size"],
+            "image_size": None,
+        }
+        self.images[iid] = image
+        return image
+
+    # ---- actions ---------------------------------------------------------------------------
+    def _get_action(self, call: Call) -> Reply:
+        action = self.actions.get(int(call.params["id"]))
+        if action is None:
+            return self._missing("action")
+        before = action.status
+        action.advance()
+        if action.status == "error" and before != "error":
+            for image in self.images.values():
+                if image.get("_action") == action.id:
+                    image["status"] = "unavailable"
+        return self._ok(200, {"action": self._action_json(action.id)})
+
+    def _action_json(self, action_id: int) -> JSON:
+        a = self.actions[action_id]
+        error = (
+            {"code": "action_failed", "message": "Action failed"} if a.status == "error" else None
+        )
+        return {
+            "id": a.id,
+            "command": a.command,
+            "status": a.status,
+            "started": a.started_iso,
+            "finished": a.finished_iso,
+            "progress": 100 if a.status != "running" else 50,
+            "resources": [{"id": int(a.resource_id), "type": "server"}],
+            "error": error,
+        }
+
+    # ---- images ----------------------------------------------------------------------------
+    def _image_json(self, image: JSON) -> JSON:
+        body = {k: v for k, v in image.items() if not k.startswith("_")}
+        body.update(
+            {
+                "architecture": "x86",
+                "bound_to": None,
+                "deleted": None,
+                "deprecated": None,
+                "name": None,
+                "os_flavor": "debian",
+                "os_version": None,
+                "rapid_deploy": False,
+            }
+        )
+        return body
+
+    def _list_images(self, call: Call) -> Reply:
+        types = call.query.getlist("type")
+        selector = call.query.get("label_selector", "")
+        items = [
+            self._image_json(i)
+            for i in sorted(self.images.values(), key=lambda i: i["id"])
+            if (not types or i["type"] in types) and selector_matches(selector, i["labels"])
+        ]
+        page_items, page, per_page, total = self.paginate(call, items, 25)
+        last = max(1, (total + per_page - 1) // per_page)
+        pagination = {
+            "page": page,
+            "per_page": per_page,
+            "total_entries": total,
+            "last_page": last,
+            "next_page": page + 1 if page < last else None,
+            "previous_page": page - 1 if page > 1 else None,
+        }
+        return self._ok(200, {"images": page_items, "meta": {"pagination": pagination}})
+
+    def _get_image(self, call: Call) -> Reply:
+        image = self.images.get(int(call.params["id"]))
+        return (
+            self._ok(200, {"image": self._image_json(image)}) if image else self._missing("image")
+        )
+
+    def _update_image(self, call: Call) -> Reply:
+        image = self.images.get(int(call.params["id"]))
+        if image is None:
+            return self._missing("image")
+        if "labels" in call.json:
+            image["labels"] = dict(call.json["labels"])
+        if "description" in call.json:
+            image["description"] = call.json["description"]
+        return self._ok(200, {"image": self._image_json(image)})
+
+    def _delete_image(self, call: Call) -> Reply:
+        image = self.images.get(int(call.params["id"]))
+        if image is None:
+            return self._missing("image")
+        if image["protection"]["delete"]:
+            return self.error(423, "protected", "image is delete protected")
+        del self.images[image["id"]]
+        return self._ok(204)
+
+    def _change_protection(self, call: Call) -> Reply:
+        image = self.images.get(int(call.params["id"]))
+        if image is None:
+            return self._missing("image")
+        if "delete" in call.json:
+            image["protection"]["delete"] = bool(call.json["delete"])
+        action = self.new_action("change_protection", image["id"])
+        return self._ok(201, {"action": self._action_json(action.id)})
+
+
+def selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Hetzner label selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`,
+    comma-separated (all must hold)."""
+    for term in re.split(r",(?![^()]*\))", selector):
+        term = term.strip()
+        if not term:
+            continue
+        m = re.fullmatch(r"([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)", term)
+        if m:
+            values = {v.strip() for v in m.group(3).split(",")}
+            if (labels.get(m.group(1)) in values) != (m.group(2) == "in"):
+                return False
+        elif "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = re.split(r"==?", term, maxsplit=1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
