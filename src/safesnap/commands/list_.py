@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from safesnap.catalog import scan
-from safesnap.output import print_json, stderr_console
+from safesnap.output import interactive, print_json, stderr_console
 
 
 def _size(n: object) -> str:
@@ -18,6 +18,22 @@ def _size(n: object) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def _table(rows: list[dict[str, object]]) -> None:
+    table = Table("created (UTC)", "target", "engine", "kind", "size", "verified")
+    table.add_column("artifact", overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["created_at"])[:19].replace("T", " "),
+            str(row["target"]),
+            str(row["engine"]),
+            str(row["kind"]),
+            _size(row["bytes"]),
+            "yes" if row["verified"] else "no",
+            Path(str(row["artifact"])).name,
+        )
+    stderr_console.print(table)
 
 
 def list_artifacts(
@@ -38,19 +54,13 @@ def list_artifacts(
             }
         )
         return
-    table = Table("created (UTC)", "target", "engine", "kind", "size", "verified")
-    table.add_column("artifact", overflow="fold")
-    for row in rows:
-        table.add_row(
-            str(row["created_at"])[:19].replace("T", " "),
-            str(row["target"]),
-            str(row["engine"]),
-            str(row["kind"]),
-            _size(row["bytes"]),
-            "yes" if row["verified"] else "no",
-            Path(str(row["artifact"])).name,
-        )
-    stderr_console.print(table)
+    if interactive():
+        _table(rows)
+    else:  # piped or under cron: one greppable line per backup, full paths
+        for row in rows:
+            verified = "verified" if row["verified"] else "unverified"
+            fields = (row["created_at"], row["target"], row["kind"], row["bytes"], verified)
+            typer.echo(" ".join(str(f) for f in (*fields, row["artifact"])), err=True)
     if not rows:
         stderr_console.print(f"no backups under {dest}", highlight=False)
     for orphan in found.orphans:

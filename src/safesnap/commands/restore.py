@@ -10,10 +10,12 @@ import typer
 from safesnap.artifacts import resolve_artifact
 from safesnap.commands.verify import (
     ArtifactArg,
+    ClientOpt,
     HostOpt,
     JsonOpt,
     PasswordEnvOpt,
     PortOpt,
+    PrefixOpt,
     SocketOpt,
     TmpDirOpt,
     UserOpt,
@@ -36,12 +38,19 @@ def restore(
     socket: Path | None = SocketOpt,
     password_env: str | None = PasswordEnvOpt,
     tmp_dir: Path | None = TmpDirOpt,
+    client: str | None = ClientOpt,
+    command_prefix: str | None = PrefixOpt,
+    database: str | None = typer.Option(
+        None, "--database", help="MySQL: which database of a multi-database dump to restore."
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Restore a backup. Refuses to overwrite existing data without --force."""
     started = time.monotonic()
     artifact = resolve_artifact(artifact)
-    options = engine_options(host, port, user, socket, password_env, tmp_dir)
+    options = engine_options(
+        host, port, user, socket, password_env, tmp_dir, client, command_prefix, database=database
+    )
     with progress(f"checksum {artifact.name}", enabled=not json_out) as update:
         manifest = check_checksums(artifact, update)
     engine = get_engine(str(manifest.get("engine")))

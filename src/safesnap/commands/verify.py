@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ PasswordEnvOpt = typer.Option(
     None, "--password-env", help="MySQL: NAME of the environment variable holding the password."
 )
 TmpDirOpt = typer.Option(None, "--tmp-dir", help="Where decompressed scratch copies go.")
+ClientOpt = typer.Option(None, "--client", help="MySQL: load program (default: mariadb or mysql).")
+PrefixOpt = typer.Option(
+    None, "--command-prefix", help='MySQL: run the client through this, e.g. "docker exec -i db".'
+)
 
 
 def engine_options(
@@ -30,8 +35,12 @@ def engine_options(
     socket: Path | None,
     password_env: str | None,
     tmp_dir: Path | None = None,
+    client: str | None = None,
+    command_prefix: str | None = None,
+    **more: Any,
 ) -> dict[str, Any]:
-    """Only the options given: an engine's own defaults apply to the rest."""
+    """Only the options given: an engine's own defaults (and the manifest's recorded,
+    non-secret connection) apply to the rest."""
     given = {
         "host": host,
         "port": port,
@@ -39,6 +48,9 @@ def engine_options(
         "socket": socket,
         "password_env": password_env,
         "tmp_dir": tmp_dir,
+        "client": client,
+        "command_prefix": shlex.split(command_prefix) if command_prefix else None,
+        **more,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -51,10 +63,14 @@ def verify(
     socket: Path | None = SocketOpt,
     password_env: str | None = PasswordEnvOpt,
     tmp_dir: Path | None = TmpDirOpt,
+    client: str | None = ClientOpt,
+    command_prefix: str | None = PrefixOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Check an artifact: stored and content sha256 against its manifest, then that it restores."""
-    options = engine_options(host, port, user, socket, password_env, tmp_dir)
+    options = engine_options(
+        host, port, user, socket, password_env, tmp_dir, client, command_prefix
+    )
     with progress(f"verify {artifact.name}", enabled=not json_out) as update:
         result = verify_artifact(artifact, options, progress=update)
     if json_out:
