@@ -2,6 +2,7 @@
 registered here as a plugin so every test directory can use it."""
 
 pytest_plugins = [
+    "tests.fixtures.aws",
     "tests.fixtures.mariadb",
     "tests.fixtures.sqlite_writer",
     "tests.fixtures.moto_server",
