@@ -41,7 +41,7 @@ PENDING_PREFIX = "action-"  # id of a droplet snapshot whose image does not exis
 
 
 def label_tags(labels: Mapping[str, str]) -> list[str]:
-    return [f"{TAG_PREFIX}{k}:{_escape(v)}" for k, v in sorted(labels.items())]
+    return [f"{TAG_PREFIX}{_escape(k)}:{_escape(v)}" for k, v in sorted(labels.items())]
 
 
 def tag_labels(tags: list[str] | None) -> dict[str, str]:
@@ -49,7 +49,7 @@ def tag_labels(tags: list[str] | None) -> dict[str, str]:
     for tag in tags or []:
         if tag.startswith(TAG_PREFIX) and tag.count(":") >= 2:
             key, _, value = tag[len(TAG_PREFIX) :].partition(":")
-            out[key] = _unescape(value)
+            out[_unescape(key)] = _unescape(value)
     return out
 
 

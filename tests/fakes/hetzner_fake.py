@@ -169,7 +169,10 @@ class HetznerFake(OpenApiFake):
             return self._missing("server")
         image = self._new_image(server, call.json)
         action = self.new_action(
-            "create_image", server["id"], lambda: image.update(status="available")
+            "create_image",
+            server["id"],
+            on_success=lambda: image.update(status="available"),
+            on_failure=lambda: image.update(status="unavailable"),
         )
         image["_action"] = action.id
         return self._ok(
@@ -198,12 +201,7 @@ class HetznerFake(OpenApiFake):
         action = self.actions.get(int(call.params["id"]))
         if action is None:
             return self._missing("action")
-        before = action.status
         action.advance()
-        if action.status == "error" and before != "error":
-            for image in self.images.values():
-                if image.get("_action") == action.id:
-                    image["status"] = "unavailable"
         return self._ok(200, {"action": self._action_json(action.id)})
 
     def _action_json(self, action_id: int) -> JSON:

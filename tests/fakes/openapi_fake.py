@@ -184,7 +184,11 @@ class OpenApiFake:
         return items[start : start + per_page], page, per_page, len(items)
 
     def new_action(
-        self, command: str, resource_id: int | str, on_success: Callable[[], None] | None = None
+        self,
+        command: str,
+        resource_id: int | str,
+        on_success: Callable[[], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> FakeAction:
         action = FakeAction(
             id=self._next_id(),
@@ -196,6 +200,7 @@ class OpenApiFake:
             seconds=self.action_seconds,
             fail=self.fail_actions,
             on_success=on_success,
+            on_failure=on_failure,
         )
         self.actions[action.id] = action
         if self.action_polls == 0 and self.action_seconds == 0:
@@ -318,6 +323,7 @@ class FakeAction:
     seconds: float
     fail: bool
     on_success: Callable[[], None] | None = None
+    on_failure: Callable[[], None] | None = None
     polls: int = 0
     status: str = "running"  # running | success | error
     finished_iso: str | None = None
@@ -331,8 +337,9 @@ class FakeAction:
             return self.status
         self.status = "error" if self.fail else "success"
         self.finished_iso = now_iso()
-        if self.status == "success" and self.on_success is not None:
-            self.on_success()
+        hook = self.on_success if self.status == "success" else self.on_failure
+        if hook is not None:
+            hook()
         return self.status
 
 
