@@ -12,6 +12,8 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.contract.backends.digitalocean import dead_endpoint
+from tests.fakes.digitalocean_fake import MAX_SNAPSHOTS_PER_VOLUME, DigitalOceanFake
 
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap.plan_snapshots import DigitalOceanSnapshot
@@ -19,8 +21,6 @@ from safesnap.settings import DigitalOceanProvider
 from safesnap_providers.base import SnapshotRequest, managed_labels
 from safesnap_providers.digitalocean import DigitalOcean, from_settings, label_tags, tag_labels
 from safesnap_providers.do_api import DoApi, retry_after
-from tests.contract.backends.digitalocean import dead_endpoint
-from tests.fakes.digitalocean_fake import MAX_SNAPSHOTS_PER_VOLUME, DigitalOceanFake
 
 
 @pytest.fixture

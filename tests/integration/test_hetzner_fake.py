@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import requests
 from hcloud import Client
+from tests.fakes.hetzner_fake import HetznerFake, selector_matches
 
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap.plan_snapshots import HetznerSnapshot
 from safesnap.settings import HetznerProvider
 from safesnap_providers.base import Snapshot, SnapshotRequest, managed_labels
 from safesnap_providers.hetzner import Hetzner, from_settings
-from tests.fakes.hetzner_fake import HetznerFake, selector_matches
 
 
 @pytest.fixture
