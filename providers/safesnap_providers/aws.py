@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
@@ -108,7 +108,7 @@ def classify(exc: Exception, *, what: str, resource_id: str | None = None) -> Pr
             provider="aws",
             hint="Use an instance role, AWS_PROFILE or the AWS_* variables.",
         )
-    if isinstance(exc, BotoConnectionError):  # connect/read timeouts, refused, closed
+    if isinstance(exc, BotoConnectionError | HTTPClientError):  # timeouts, refused, closed
         return ProviderError(
             f"{what}: {type(exc).__name__}", transient=True, provider="aws", resource_id=resource_id
         )
