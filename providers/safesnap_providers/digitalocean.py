@@ -85,6 +85,7 @@ class DigitalOcean:
         self.droplet_copies = droplet_copies
         self.sleep = sleep
         self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
+        self._known_tags: set[str] = set()
 
     def __repr__(self) -> str:
         return f"DigitalOcean(region={self.region!r}, api={self.api!r})"
@@ -209,12 +210,17 @@ class DigitalOcean:
         image = max(found, key=lambda s: (s["created_at"], int(s["id"])))
         image_id = str(image["id"])
         for tag in label_tags(pending.labels):
-            self.api.post("tags", {"name": tag})
+            # Assigning needs the tag to exist. Create each tag once per process: a plan's
+            # snapshots share all their tags, so this halves the calls (bench/provider_bench.py).
+            if tag not in self._known_tags:
+                self.api.post("tags", {"name": tag})
+                self._known_tags.add(tag)
             self.api.post(
                 f"tags/{tag}/resources",
                 {"resources": [{"resource_id": image_id, "resource_type": "image"}]},
             )
-        return self._snapshot(self.api.get(f"snapshots/{image_id}")["snapshot"])
+        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
+        return self._snapshot(item)
 
     # ---- list / delete -------------------------------------------------------------------
     def list_snapshots(
