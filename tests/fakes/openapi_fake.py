@@ -106,6 +106,7 @@ class OpenApiFake:
         self.token = token
         self.violations: list[str] = []
         self.calls: list[tuple[str, str]] = []
+        self.call_times: list[float] = []  # time.monotonic() of each request (benchmarks)
         self.faults: list[Fault] = []
         self.latency = 0.0  # seconds slept before answering each request (benchmarks)
         self.page_size: int | None = None  # cap on per_page, to force pagination in tests
@@ -235,6 +236,7 @@ class OpenApiFake:
         path, body = self.normalise(method, request.path, request.get_data())
         with self._lock:
             self.calls.append((method, path))
+            self.call_times.append(time.monotonic())
         spec_request = _SpecRequest(
             host_url=request.host_url,
             path=path,
