@@ -143,30 +143,34 @@ def write_artifact(
     """Stream `source` through the compressor into dest_dir atomically; write the manifest.
 
     `created_at` is the consistent point (default: now). If the source raises, nothing is left
-    behind. If writing the manifest fails, the artifact is removed too: without its manifest it
-    would not be a backup, only a file that looks like one.
+    behind and the source's exception propagates unchanged. A failure on the destination (full,
+    read-only, ...) raises ArtifactError, also leaving nothing behind. If writing the manifest
+    fails, the artifact is removed too: without its manifest it would not be a backup.
     """
     created = utc(created_at or datetime.now(UTC))
     artifact_name(target, created, kind, ext, compression)  # validate before touching disk
     check_codec(compression, level)
-    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     started = time.monotonic()
-    with temp_file(dest_dir, artifact_name(target, created, kind, ext, compression)) as (tmp, fh):
-        stored = _HashingWriter(fh)
-        with compressing_writer(cast(IO[bytes], stored), compression, level) as sink:
-            source_sha, source_bytes = _pump(source, sink, progress)
-        fh.flush()
-        os.fsync(fh.fileno())
-        final = _publish_unique(tmp, dest_dir, target, created, kind, ext, compression)
-    fsync_dir(dest_dir)
-    data = _build_manifest(manifest, final.name, target, engine, kind, compression, created)
-    data.update(sha256=stored.hash.hexdigest(), bytes=stored.count)
-    data.update(source_sha256=source_sha, source_bytes=source_bytes)
     try:
-        write_manifest(final, data)
-    except BaseException:
-        final.unlink(missing_ok=True)
-        raise
+        final, stored, source_sha, source_bytes = _write(
+            source, dest_dir, (target, created, kind, ext, compression), level, progress
+        )
+        data = _build_manifest(manifest, final.name, target, engine, kind, compression, created)
+        data.update(sha256=stored.hash.hexdigest(), bytes=stored.count)
+        data.update(source_sha256=source_sha, source_bytes=source_bytes)
+        try:
+            write_manifest(final, data)
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+    except _SourceFailed as exc:
+        raise exc.original from None  # the source's own error, for the engine to classify
+    except OSError as exc:  # ENOSPC, EROFS, EACCES, EFBIG... on the destination
+        raise ArtifactError(
+            f"cannot write the artifact into {dest_dir}: {exc.strerror or exc}",
+            hint="Check free space, permissions and mount state of the destination.",
+            target=target,
+        ) from exc
     return ArtifactInfo(
         path=final,
         manifest_path=manifest_path_for(final),
@@ -176,6 +180,50 @@ def write_artifact(
         seconds=time.monotonic() - started,
         manifest=data,
     )
+
+
+class _SourceFailed(Exception):
+    """Carries an OSError raised by the *source* past the destination's OSError handler."""
+
+    def __init__(self, original: OSError) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class _GuardedSource(io.RawIOBase):
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._source.read(size) or b""
+        except OSError as exc:
+            raise _SourceFailed(exc) from exc
+
+
+def _write(
+    source: IO[bytes],
+    dest_dir: Path,
+    name_parts: tuple[str, datetime, str, str, str],
+    level: int | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[Path, _HashingWriter, str, int]:
+    """Stream into a temp file, fsync, publish under a free name, fsync the directory."""
+    target, created, kind, ext, codec = name_parts
+    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with temp_file(dest_dir, artifact_name(target, created, kind, ext, codec)) as (tmp, fh):
+        stored = _HashingWriter(fh)
+        with compressing_writer(cast(IO[bytes], stored), codec, level) as sink:
+            guarded = cast(IO[bytes], _GuardedSource(source))
+            source_sha, source_bytes = _pump(guarded, sink, progress)
+        fh.flush()
+        os.fsync(fh.fileno())
+        final = _publish_unique(tmp, dest_dir, target, created, kind, ext, codec)
+    fsync_dir(dest_dir)
+    return final, stored, source_sha, source_bytes
 
 
 def _publish_unique(

@@ -25,6 +25,7 @@ from safesnap.artifacts import (
 )
 from safesnap.compression import CHUNK
 from safesnap.engines import get_engine
+from safesnap.output import log
 
 Progress = Callable[[int, int | None], None]
 
@@ -59,15 +60,25 @@ def verify_artifact(
     manifest = check_checksums(artifact, progress)
     engine = get_engine(str(manifest.get("engine")))
     integrity = engine.verify(artifact, manifest, options)
-    if mark:
-        updated = dict(read_manifest(artifact))  # re-read: keep whatever changed meanwhile
-        updated.update(verified=True, verified_at=iso(datetime.now(UTC)))
-        write_manifest(artifact, updated)
     return {
         "ok": True,
         "artifact": str(artifact),
         "sha256": manifest.get("sha256"),
         "checksum_ok": True,
         "integrity": integrity,
+        "marked_verified": _mark_verified(artifact) if mark else False,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _mark_verified(artifact: Path) -> bool:
+    """Record the success in the manifest; a read-only copy (a mounted snapshot, a replica
+    download) still verifies, it just cannot remember it."""
+    updated = dict(read_manifest(artifact))  # re-read: keep whatever changed meanwhile
+    updated.update(verified=True, verified_at=iso(datetime.now(UTC)))
+    try:
+        write_manifest(artifact, updated)
+    except OSError as exc:
+        log.warning("%s verified, but the manifest cannot be updated: %s", artifact.name, exc)
+        return False
+    return True

@@ -54,6 +54,7 @@ def test_verify_ok_marks_manifest(
     assert out["checksum_ok"] is True
     assert out["sha256"] == sqlite_artifact.sha256
     assert out["integrity"]["integrity_result"] == "ok"
+    assert out["marked_verified"] is True
     manifest = read_manifest(sqlite_artifact.path)
     assert manifest["verified"] is True
     assert manifest["verified_at"] >= manifest["created_at"]

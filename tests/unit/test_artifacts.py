@@ -207,6 +207,34 @@ def test_sigkill_mid_write_leaves_only_a_sweepable_temp(tmp_path: Path) -> None:
     assert list(dest.iterdir()) == []
 
 
+FULL_DISK = """
+import io, os, resource, signal, sys
+from pathlib import Path
+from safesnap.artifacts import write_artifact
+from safesnap.errors import ArtifactError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG as an error, not a killed process
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+try:
+    write_artifact(io.BytesIO(os.urandom(4 << 20)), Path(sys.argv[1]), target="db",
+                   engine="sqlite", ext="sqlite", compression="none")
+except ArtifactError as exc:
+    print(exc.message)
+    sys.exit(42)
+"""
+
+
+def test_destination_failure_is_artifact_error_and_leaves_nothing(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes the kernel refuse writes past 1 MiB (EFBIG), like a full volume.
+    dest = tmp_path / "dest"
+    res = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(dest)], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 42, res.stderr
+    assert "cannot write the artifact" in res.stdout
+    assert "File too large" in res.stdout
+    assert list(dest.iterdir()) == []
+
+
 def test_flipped_byte_fails_with_clear_message(make_artifact: MakeArtifact) -> None:
     info = make_artifact(os.urandom(50_000))
     flip_byte(info.path, 1000)
