@@ -232,8 +232,12 @@ class DigitalOcean:
             if not labels_match(tag_labels(item.get("tags")), labels):
                 continue
             regions = list(item.get("regions") or [])
-            for r in regions if where is None else [where] if where in regions else []:
-                out.append(self._snapshot(item, r))
+            if where is None:
+                # One entry per image (its home region): retention must not count a
+                # transferred image twice; ask for a region to see it there.
+                out.append(self._snapshot(item))
+            elif where in regions:
+                out.append(self._snapshot(item, where))
         return out
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:

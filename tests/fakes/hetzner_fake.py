@@ -113,6 +113,12 @@ class HetznerFake(OpenApiFake):
     def error_body(self, status: int, code: str, message: str) -> JSON:
         return {"error": {"code": code, "message": message, "details": None}}
 
+    def error(self, status: int, code: str, message: str, **headers: str) -> Reply:
+        # Hetzner tags every response with a correlation id; support quotes it.
+        reply = super().error(status, code, message, **headers)
+        reply.headers.setdefault("X-Correlation-Id", f"corr-{self._next_id()}")
+        return reply
+
     def _ok(self, status: int, body: JSON | None = None) -> Reply:
         self.remaining = max(0, self.remaining - 1)
         return Reply(

@@ -158,6 +158,10 @@ def test_droplet_snapshot_transfer_lands_in_the_other_region(fake, do) -> None:
     assert done.state == "completed" and done.region == "fra1"
     there = do.list_snapshots(LABELS, region="fra1")
     assert [(s.id, s.copied_from) for s in there] == [(snap.id, snap.id)]
+    # Without a region each image is listed once, in its home region (retention counts it once).
+    assert [(s.id, s.region, s.copied_from) for s in do.list_snapshots(LABELS)] == [
+        (snap.id, "nyc3", None)
+    ]
 
 
 def test_volume_snapshots_refuse_to_change_region(fake, do) -> None:

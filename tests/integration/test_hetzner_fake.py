@@ -66,6 +66,7 @@ def test_rate_limit_is_transient_and_hcloud_does_not_retry_it(fake, hz) -> None:
     err = info.value
     assert (err.transient, err.status) == (True, 429)
     assert err.retry_after == 1.0  # refilled 1 request/s; RateLimit-Reset is "full again"
+    assert err.request_id and err.request_id.startswith("corr-")  # X-Correlation-Id kept
     assert fake.count() == before + 1  # hcloud's own 429 loop is off: retry.py is the one layer
     assert fake.images == {}
     assert hz.client_retries == frozenset()
