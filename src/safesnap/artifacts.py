@@ -308,6 +308,8 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
         raise ArtifactError(f"manifest {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    if data.get("compression") not in SUFFIXES:
+        raise ArtifactError(f"{path}: unknown compression {data.get('compression')!r}")
     if data.get("artifact") != artifact.name:
         raise ArtifactError(f"{path} describes {data.get('artifact')!r}, not {artifact.name!r}")
     return data
