@@ -175,8 +175,9 @@ def plan_prune(
     runs = group_runs([s for s in snaps if s.managed])
     reasons: dict[str, list[str]] = {}
     complete = {rid: ss for rid, ss in runs.items() if all(s.state == "completed" for s in ss)}
+    # Ties broken by run id, as retention.decide breaks them, so both agree on "newest".
     newest = max(
-        complete, key=lambda r: min(_aware(s.created_at) for s in complete[r]), default=None
+        complete, key=lambda r: (min(_aware(s.created_at) for s in complete[r]), r), default=None
     )
     delete: set[str] = set()
     nightly = [_item(rid, ss) for rid, ss in complete.items() if _kind(ss) == "nightly"]

@@ -117,7 +117,7 @@ def test_safety_rules_hold_for_any_history(runs: list, keep_last: int, keep_dail
             assert datetime.strptime(exp, STAMP).replace(tzinfo=UTC) <= NOW  # only once expired
     completed = [s for s in snaps if s.managed and s.state == "completed"]
     if completed:
-        newest = max(completed, key=lambda s: (s.created_at, s.id))
+        newest = max(completed, key=lambda s: (s.created_at, s.labels["run-id"]))
         assert newest.labels["run-id"] not in delete
 
 
