@@ -256,3 +256,26 @@ def test_mysql_verify_and_restore(
         conn.close()
     code, out, _ = cli(capsys, "restore", artifact, "--to", restored, *conn_args, "--json")
     assert (code, out["error"]["code"]) == (7, "refused")
+
+
+def test_prune_uses_the_plan_and_waits_for_no_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_artifact: MakeArtifact
+) -> None:
+    from safesnap.runlock import run_lock
+
+    dest = tmp_path / "backups"
+    hist = _history(make_artifact, dest, "db", [0, 1, 2, 3])
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        f'[destination]\npath = "{dest}"\n[retention]\nkeep_last = 1\nkeep_daily = 0\n'
+        "keep_weekly = 0\nkeep_monthly = 0\n"
+        f'[[targets]]\nname = "db"\npath = "{tmp_path / "live.db"}"\n'
+    )
+    with run_lock(dest):  # a run is writing: prune must not touch anything
+        code, out, _ = cli(capsys, "prune", "--config", str(plan), "--json")
+    assert (code, out["error"]["code"]) == (8, "run_locked")
+    assert all(h.path.exists() for h in hist)
+    code, out, _ = cli(capsys, "prune", "--config", str(plan), "--json")
+    assert code == 0
+    assert out["kept"] == [str(hist[0].path)]
+    assert [Path(p).exists() for p in out["deleted"]] == [False, False, False]

@@ -1,4 +1,6 @@
-"""`safesnap prune --dest DIR`: apply retention per target (manifested artifacts only)."""
+"""`safesnap prune --dest DIR`: apply retention per target (manifested artifacts only).
+
+Runs under the destination's run lock (runlock.py), so it never prunes while a run writes."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ from typing import Any
 
 import typer
 
+from safesnap.errors import ArtifactError, ConfigError
 from safesnap.output import print_json, stderr_console
 from safesnap.pruning import prune_destination
 from safesnap.retention import Policy
-from safesnap.settings import Retention
+from safesnap.runlock import run_lock
+from safesnap.settings import Retention, load_plan
 
 _KEEP = "Keep {} (default from the plan's [retention], else {})."
 
@@ -23,7 +27,12 @@ _DEFAULTS = Retention()
 
 
 def prune(
-    dest: Path = typer.Option(..., "--dest", help="Destination directory (searched recursively)."),
+    dest: Path | None = typer.Option(
+        None, "--dest", help="Destination directory (searched recursively); default: the plan's."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Plan file: its [retention] and destination are the defaults."
+    ),
     keep_last: int | None = _opt("--keep-last", "the newest N", _DEFAULTS.keep_last),
     keep_daily: int | None = _opt("--keep-daily", "one per day, N days", _DEFAULTS.keep_daily),
     keep_weekly: int | None = _opt("--keep-weekly", "one per week", _DEFAULTS.keep_weekly),
@@ -35,8 +44,19 @@ def prune(
 ) -> None:
     """Delete old backups by retention policy; the newest verified backup always stays."""
     given = (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
-    policy = policy_from_options(*given)
-    result = prune_destination(dest, policy, target=target, dry_run=dry_run)
+    defaults, plan_dest = _plan_defaults(config)
+    dest = dest or plan_dest
+    if dest is None:
+        raise ConfigError("prune needs --dest DIR (or --config PLAN with a destination)")
+    policy = policy_from_options(*given, defaults=defaults)
+    if dry_run:
+        result = prune_destination(dest, policy, target=target, dry_run=True)
+    else:
+        if not dest.is_dir():
+            raise ArtifactError(f"destination not found or not a directory: {dest}")
+        # The same lock a `safesnap run` holds: never prune under a run that is writing.
+        with run_lock(dest):
+            result = prune_destination(dest, policy, target=target)
     if json_out:
         print_json(result)
         return
@@ -53,9 +73,16 @@ def prune(
     )
 
 
-def policy_from_options(*given: int | None) -> Policy:
-    """Without any --keep-* option, the plan's defaults (settings.Retention); with some, the
-    given ones and zero for the rest (so `--keep-last 2` means exactly that)."""
+def _plan_defaults(config: Path | None) -> tuple[Retention, Path | None]:
+    if config is None:
+        return Retention(), None
+    plan = load_plan(config)
+    return plan.retention, plan.destination.path
+
+
+def policy_from_options(*given: int | None, defaults: Retention | None = None) -> Policy:
+    """Without any --keep-* option, the plan's [retention] (or settings.Retention defaults);
+    with some, the given ones and zero for the rest (so `--keep-last 2` means exactly that)."""
     if all(value is None for value in given):
-        return Policy.from_model(Retention())
+        return Policy.from_model(defaults or Retention())
     return Policy(*(value or 0 for value in given))
