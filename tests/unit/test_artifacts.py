@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -9,11 +10,14 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.fixtures.artifacts import MakeArtifact, flip_byte, visible
 
 from safesnap import __version__
@@ -26,9 +30,10 @@ from safesnap.artifacts import (
     read_manifest,
     write_artifact,
 )
+from safesnap.atomic import atomic_write
 from safesnap.catalog import sweep_temporaries
 from safesnap.compression import CHUNK
-from safesnap.errors import ArtifactError, ConfigError, IntegrityError
+from safesnap.errors import ArtifactError, ConfigError, IntegrityError, RefusedError
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 CODECS = ["zstd", "gzip", "xz", "none"]
@@ -297,3 +302,39 @@ def test_read_manifest_rejects_what_is_not_a_backup(
 def test_manifest_path_is_accepted_as_artifact(make_artifact: MakeArtifact) -> None:
     info = make_artifact()
     assert read_manifest(info.manifest_path)["artifact"] == info.path.name
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.binary(max_size=3 * CHUNK // 2), codec=st.sampled_from(CODECS))
+def test_any_bytes_round_trip_with_matching_hashes(data: bytes, codec: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        info = write_artifact(
+            io.BytesIO(data), Path(tmp), target="db", engine="sqlite", ext="sqlite",
+            compression=codec,
+        )  # fmt: skip
+        assert info.manifest["source_sha256"] == hashlib.sha256(data).hexdigest()
+        assert info.sha256 == hashlib.sha256(info.path.read_bytes()).hexdigest()
+        with open_decompressed(info.path) as reader:
+            assert reader.read() == data
+
+
+def test_atomic_write_refuses_replaces_and_rolls_back(tmp_path: Path) -> None:
+    final = tmp_path / "file"
+    final.write_bytes(b"old")
+    with pytest.raises(RefusedError), atomic_write(final) as fh:
+        fh.write(b"new")
+    assert final.read_bytes() == b"old"
+
+    def crash_midway() -> None:
+        with atomic_write(final, overwrite=True) as fh:
+            fh.write(b"half")
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        crash_midway()
+    assert final.read_bytes() == b"old"
+    with atomic_write(final, overwrite=True) as fh:
+        fh.write(b"new")
+    assert final.read_bytes() == b"new"
+    assert stat.S_IMODE(final.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
