@@ -34,9 +34,9 @@ from safesnap.compression import (
     check_codec,
     compressing_writer,
     decompressing_reader,
-    read_chunk,
 )
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
+from safesnap.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "safesnap-manifest/1"
@@ -90,28 +90,6 @@ def manifest_path_for(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + MANIFEST_SUFFIX)
 
 
-class _HashingWriter(io.RawIOBase):
-    """Pass-through writer that hashes and counts what reaches the stored file."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.hash = hashlib.sha256()
-        self.count = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self._raw.write(view)
-        self.hash.update(view)
-        self.count += len(view)
-        return len(view)
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-
 def _pump(
     source: IO[bytes], sink: IO[bytes], progress: Callable[[int], None] | None
 ) -> tuple[str, int]:
@@ -163,7 +141,7 @@ def write_artifact(
         except BaseException:
             final.unlink(missing_ok=True)
             raise
-    except _SourceFailed as exc:
+    except SourceFailed as exc:
         raise exc.original from None  # the source's own error, for the engine to classify
     except OSError as exc:  # ENOSPC, EROFS, EACCES, EFBIG... on the destination
         raise ArtifactError(
@@ -182,42 +160,20 @@ def write_artifact(
     )
 
 
-class _SourceFailed(Exception):
-    """Carries an OSError raised by the *source* past the destination's OSError handler."""
-
-    def __init__(self, original: OSError) -> None:
-        super().__init__(str(original))
-        self.original = original
-
-
-class _GuardedSource(io.RawIOBase):
-    def __init__(self, source: IO[bytes]) -> None:
-        self._source = source
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._source.read(size) or b""
-        except OSError as exc:
-            raise _SourceFailed(exc) from exc
-
-
 def _write(
     source: IO[bytes],
     dest_dir: Path,
     name_parts: tuple[str, datetime, str, str, str],
     level: int | None,
     progress: Callable[[int], None] | None,
-) -> tuple[Path, _HashingWriter, str, int]:
+) -> tuple[Path, HashingWriter, str, int]:
     """Stream into a temp file, fsync, publish under a free name, fsync the directory."""
     target, created, kind, ext, codec = name_parts
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with temp_file(dest_dir, artifact_name(target, created, kind, ext, codec)) as (tmp, fh):
-        stored = _HashingWriter(fh)
+        stored = HashingWriter(fh)
         with compressing_writer(cast(IO[bytes], stored), codec, level) as sink:
-            guarded = cast(IO[bytes], _GuardedSource(source))
+            guarded = cast(IO[bytes], GuardedSource(source))
             source_sha, source_bytes = _pump(guarded, sink, progress)
         fh.flush()
         os.fsync(fh.fileno())
@@ -315,29 +271,7 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
     return data
 
 
-class _HashingReader(io.RawIOBase):
-    """Pass-through reader that hashes and counts every byte read."""
-
-    def __init__(self, raw: IO[bytes], *, decode: bool = False) -> None:
-        self._raw = raw
-        self._decode = decode
-        self.hash = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = read_chunk(self._raw, len(view)) if self._decode else self._raw.read(len(view))
-        n = len(data)
-        view[:n] = data
-        self.hash.update(data)
-        self.count += n
-        return n
-
-
-def _check(manifest: Mapping[str, Any], stored: _HashingReader, plain: _HashingReader) -> None:
+def _check(manifest: Mapping[str, Any], stored: HashingReader, plain: HashingReader) -> None:
     name = manifest.get("artifact")
     checks = (
         ("stored sha256", manifest.get("sha256"), stored.hash.hexdigest()),
@@ -363,9 +297,9 @@ def open_decompressed(artifact: Path) -> Iterator[BinaryIO]:
     artifact = resolve_artifact(artifact)
     manifest = read_manifest(artifact)
     with artifact.open("rb") as raw:
-        stored = _HashingReader(raw)
+        stored = HashingReader(raw)
         inner = decompressing_reader(cast(IO[bytes], stored), str(manifest.get("compression")))
-        plain = _HashingReader(inner, decode=True)
+        plain = HashingReader(inner, decode=True)
         reader = io.BufferedReader(plain, CHUNK)
         try:
             yield cast(BinaryIO, reader)
