@@ -16,6 +16,7 @@ character of the value escaped as `_xx` (hex), so any label round-trips.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -76,10 +77,12 @@ class DigitalOcean:
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,
         droplet_copies: bool = False,
+        home: tuple[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api
-        self.region = region
+        self._region = region
+        self._home = home  # ("volumes"|"droplets", id): where to read the home region from
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.droplet_copies = droplet_copies
@@ -88,7 +91,18 @@ class DigitalOcean:
         self._known_tags: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"DigitalOcean(region={self.region!r}, api={self.api!r})"
+        return f"DigitalOcean(region={self._region!r}, api={self.api!r})"
+
+    @property
+    def region(self) -> str | None:
+        """The home region: given, or read once from the plan's first volume/droplet (the plan
+        does not name it, and run/list/prune need it next to the `copy_to` regions)."""
+        if self._region is None and self._home is not None:
+            kind, ident = self._home
+            self._home = None  # one attempt; without it, listing covers every region
+            with contextlib.suppress(ProviderError, KeyError, TypeError):
+                self._region = str(self.api.get(f"{kind}/{ident}")[kind[:-1]]["region"]["slug"])
+        return self._region
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -350,6 +364,15 @@ def from_settings(
         )
     api = DoApi(token.get_secret_value(), config.endpoint_url)
     droplet_only = spec is not None and spec.droplet_id is not None and not spec.volume_ids
+    home: tuple[str, str] | None = None
+    if spec is not None and spec.volume_ids:
+        home = ("volumes", spec.volume_ids[0])
+    elif spec is not None and spec.droplet_id is not None:
+        home = ("droplets", str(spec.droplet_id))
     return DigitalOcean(
-        api, region=region, poll_interval=config.poll_interval, droplet_copies=droplet_only
+        api,
+        region=region,
+        poll_interval=config.poll_interval,
+        droplet_copies=droplet_only,
+        home=home,
     )

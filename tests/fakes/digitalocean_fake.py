@@ -13,11 +13,18 @@ from __future__ import annotations
 import functools
 import uuid
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso
+from tests.fakes.openapi_fake import (
+    JSON,
+    Call,
+    OpenApiFake,
+    Reply,
+    header_map,
+    now_iso,
+    skeleton,
+)
 
 SPEC_PATH = Path("/work/shared/specs/digitalocean-openapi.yaml")
 MAX_SNAPSHOTS_PER_VOLUME = 25  # documented cap (specs/README.md)
@@ -96,6 +103,7 @@ class DigitalOceanFake(OpenApiFake):
     def _routes_do(self) -> None:
         r = self.route
         r("GET", "/v2/volumes/{volume_id}", self._get_volume)
+        r("GET", "/v2/droplets/{droplet_id}", self._get_droplet)
         r("POST", "/v2/volumes", self._create_volume)
         r("GET", "/v2/volumes/{volume_id}/snapshots", self._list_volume_snapshots)
         r("POST", "/v2/volumes/{volume_id}/snapshots", self._snapshot_volume)
@@ -120,6 +128,27 @@ class DigitalOceanFake(OpenApiFake):
                 404, "not_found", "The resource you were accessing could not be found."
             )
         return self._ok(200, {"volume": vol})
+
+    def _get_droplet(self, call: Call) -> Reply:
+        droplet = self.droplets.get(int(call.params["droplet_id"]))
+        if droplet is None:
+            return self.error(404, "not_found", "droplet not found")
+        return self._ok(200, {"droplet": self._droplet_json(droplet)})
+
+    def _droplet_json(self, droplet: JSON) -> JSON:
+        """The droplet object is large; only id, disk and region matter to safesnap."""
+        schema = load_spec()["components"]["schemas"]["droplet"]
+        body: JSON = skeleton(load_spec(), schema)
+        body.update(
+            id=droplet["id"],
+            name=f"droplet-{droplet['id']}",
+            disk=droplet["disk"],
+            region=_region(droplet["region"]),
+            status="active",
+            memory=1024,
+        )
+        body["size"]["memory"] = 1024  # the schema wants multiples of 8 MiB
+        return body
 
     def _create_volume(self, call: Call) -> Reply:
         body = call.json
@@ -248,7 +277,7 @@ class DigitalOceanFake(OpenApiFake):
         ):
             return self.error(422, "unprocessable_entity", "image not available in that region")
         did = self.add_droplet(call.json["region"])
-        return self._ok(202, {"droplet": _droplet_json(did, call.json), "links": {}})
+        return self._ok(202, {"droplet": self._droplet_json(self.droplets[did]), "links": {}})
 
     def _get_action(self, call: Call) -> Reply:
         action = self.actions.get(int(call.params["action_id"]))
@@ -310,7 +339,3 @@ class DigitalOceanFake(OpenApiFake):
 
 def _region(slug: str) -> JSON:
     return {"name": slug, "slug": slug, "features": [], "available": True, "sizes": []}
-
-
-def _droplet_json(did: int, body: dict[str, Any]) -> JSON:
-    return {"id": did, "name": body["name"], "status": "new"}
