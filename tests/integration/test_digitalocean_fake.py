@@ -214,11 +214,12 @@ def test_endpoint_comes_from_settings_not_the_environment(fake, monkeypatch, tmp
     monkeypatch.setenv("DIGITALOCEAN_END_POINT", dead_endpoint() + "/v2/")
     monkeypatch.setenv("DO_TOKEN_FOR_TEST", fake.token)
     config = DigitalOceanProvider(token_env="DO_TOKEN_FOR_TEST", endpoint_url=fake.url)
-    spec = DigitalOceanSnapshot(provider="digitalocean", volume_ids=["v"])
+    spec = DigitalOceanSnapshot(provider="digitalocean", volume_ids=[fake.add_volume("ams3")])
     provider = from_settings(config, spec, env_file=tmp_path / "none.env")
     assert provider.list_snapshots({}) == []
     assert fake.token not in repr(provider)
     assert not provider.capabilities().cross_region_copy  # volumes cannot move
+    assert provider.region == "ams3"  # read from the plan's volume, once
 
 
 def test_missing_token_is_a_config_error(monkeypatch, tmp_path: Path) -> None:
