@@ -25,6 +25,7 @@ from safesnap.artifacts import (
 )
 from safesnap.compression import CHUNK
 from safesnap.engines import get_engine
+from safesnap.errors import ArtifactError, IntegrityError
 from safesnap.output import log
 
 Progress = Callable[[int, int | None], None]
@@ -52,14 +53,22 @@ def verify_artifact(
 ) -> dict[str, Any]:
     """Checksums, then the engine's content check; mark the manifest verified on success.
 
-    Returns the `safesnap verify --json` object. Raises ArtifactError (not a backup),
-    IntegrityError (checksum or content check failed; the manifest is left as it was).
+    Returns the `safesnap verify --json` object. Raises ArtifactError (not a backup) or
+    IntegrityError (checksum or content check failed). On IntegrityError the manifest is
+    rewritten with `verified: false` and the reason: an artifact verified yesterday and damaged
+    today must stop counting as "the newest verified backup", which retention always keeps.
+    Other failures (engine cannot reach a scratch server, ...) leave the manifest alone.
     """
     started = time.monotonic()
     artifact = resolve_artifact(artifact)
-    manifest = check_checksums(artifact, progress)
-    engine = get_engine(str(manifest.get("engine")))
-    integrity = engine.verify(artifact, manifest, options)
+    try:
+        manifest = check_checksums(artifact, progress)
+        engine = get_engine(str(manifest.get("engine")))
+        integrity = engine.verify(artifact, manifest, options)
+    except IntegrityError as exc:
+        if mark:
+            _mark_failed(artifact, exc.message)
+        raise
     return {
         "ok": True,
         "artifact": str(artifact),
@@ -82,3 +91,13 @@ def _mark_verified(artifact: Path) -> bool:
         log.warning("%s verified, but the manifest cannot be updated: %s", artifact.name, exc)
         return False
     return True
+
+
+def _mark_failed(artifact: Path, reason: str) -> None:
+    try:
+        updated = dict(read_manifest(artifact))
+        updated.update(verified=False, verify_failed_at=iso(datetime.now(UTC)))
+        updated["verify_error"] = reason[:500]
+        write_manifest(artifact, updated)
+    except (OSError, ArtifactError) as exc:  # the IntegrityError being raised matters more
+        log.warning("%s: could not record the failed verification: %s", artifact.name, exc)

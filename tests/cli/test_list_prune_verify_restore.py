@@ -61,17 +61,26 @@ def test_verify_ok_marks_manifest(
     assert manifest["sha256"] == sqlite_artifact.sha256  # everything else kept
 
 
-def test_verify_flipped_byte_fails_and_leaves_manifest(
+def test_verify_flipped_byte_fails_and_unmarks_manifest(
     capsys: pytest.CaptureFixture[str], sqlite_artifact: ArtifactInfo
 ) -> None:
-    before = sqlite_artifact.manifest_path.read_bytes()
+    assert cli(capsys, "verify", str(sqlite_artifact.path), "--json")[0] == 0
+    before = read_manifest(sqlite_artifact.path)
+    assert before["verified"] is True
     flip_byte(sqlite_artifact.path, sqlite_artifact.bytes // 2)
     code, out, _ = cli(capsys, "verify", str(sqlite_artifact.path), "--json")
     assert code == 5
     assert out["ok"] is False
     assert out["error"]["code"] == "integrity_failed"
     assert sqlite_artifact.path.name in out["error"]["message"]
-    assert sqlite_artifact.manifest_path.read_bytes() == before
+    after = read_manifest(sqlite_artifact.path)
+    # No longer "the newest verified backup" for retention; everything else as it was.
+    assert after["verified"] is False
+    assert after["verify_error"] == out["error"]["message"]
+    changed = {"verified", "verify_error", "verify_failed_at"}
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in before.items() if k not in changed
+    }
     code, _, err = cli(capsys, "verify", str(sqlite_artifact.path))
     assert code == 5
     assert "error:" in err
