@@ -102,13 +102,19 @@ def test_long_statement_seen_first_so_no_lock_is_tried(
 
 
 def test_kill_long_queries_after_grace(
-    scratch_db: str, long_write: Callable[[str, float], LongWrite]
+    scratch_db: str,
+    long_write: Callable[..., LongWrite],
+    limited_user: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    holder = long_write(scratch_db, 30)
+    user, password = limited_user
+    monkeypatch.setenv("SST_LIMITED_PW", password)
+    holder = long_write(scratch_db, 30, user=user, password=password)
     time.sleep(1.1)
     tgt = target(
-        scratch_db, long_query_seconds=1, kill_long_queries=True, kill_long_queries_after=0.5
-    )
+        scratch_db, long_query_seconds=1, kill_long_queries=True, kill_long_queries_after=0.5,
+        user=user, password_env="SST_LIMITED_PW",
+    )  # fmt: skip
     with ENGINE.quiesce(tgt) as info:
         assert [k["id"] for k in info["killed"]] == [holder.thread_id]
     holder.thread.join(timeout=5)
