@@ -51,6 +51,7 @@ class CatalogEntry:
         m = self.manifest
         row = {k: m.get(k) for k in ("target", "engine", "kind", "created_at", "bytes")}
         row.update({k: m.get(k) for k in ("source_bytes", "sha256", "compression")})
+        row.update({k: m.get(k) for k in ("verified_at", "verify_error")})
         row.update(artifact=str(self.path), verified=self.verified)
         return row
 
