@@ -148,11 +148,14 @@ def retry_create(
         # here too would multiply attempts.
         return provider.create_snapshot(request)
     want = dict(labels if labels is not None else request.labels)
+    # Without a run id, an older run's snapshot of the same source would look like ours:
+    # then a retry creates again rather than pass off an old snapshot as this run's.
+    can_reuse = bool(want.get("run-id"))
     attempts = [0]
 
     def attempt() -> list[Snapshot]:
         attempts[0] += 1
-        if attempts[0] > 1:
+        if attempts[0] > 1 and can_reuse:
             found = _reusable(provider.list_snapshots(want), request)
             if found:
                 log.info("reusing %d snapshot(s) from an earlier attempt", len(found))

@@ -178,3 +178,18 @@ def test_client_retried_methods_pass_through_once() -> None:
     with pytest.raises(ProviderError):
         wrapped.list_snapshots({})
     assert counted.by_method["list_snapshots"] == 1
+
+
+def test_retry_create_never_reuses_without_a_run_id() -> None:
+    """Labels without a run id cannot tell this run's snapshot from last night's."""
+    t = FakeTime()
+    mem = MemoryProvider(pending_polls=0)
+    vol = mem.add_volume()
+    labels = {"managed-by": "safesnap", "plan": "p", "target": "t"}
+    old = mem.create_snapshot(SnapshotRequest(source_id=vol, name="old", labels=labels))[0]
+    mem.fail_next(ProviderError("503", transient=True), method="create_snapshot")
+    got = retry_create(
+        mem, SnapshotRequest(source_id=vol, name="new", labels=labels), policy=policy(t)
+    )
+    assert got[0].id != old.id
+    assert len(mem.list_snapshots(labels)) == 2
