@@ -24,8 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import requests
-from hcloud import APIException, Client
+from hcloud import Client
 from hcloud.actions import BoundAction
 from hcloud.images import BoundImage, Image
 from hcloud.locations import Location
@@ -43,28 +42,9 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
+from safesnap_providers.hcloud_errors import PERMANENT_HINTS, PROVIDER, call, take_over_retries
 
-PROVIDER = "hetzner"
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
-TRANSIENT_CODES = frozenset(
-    {
-        "rate_limit_exceeded",
-        "conflict",
-        "locked",
-        "timeout",
-        "unavailable",
-        "bad_gateway",
-        "server_error",
-        "maintenance",
-        "robot_unavailable",
-        "resource_unavailable",
-    }
-)
-PERMANENT_HINTS = {
-    "unauthorized": "Check the token named by providers.hetzner.token_env (Read & Write).",
-    "forbidden": "The token is read-only: create a Read & Write token for this project.",
-    "protected": "The snapshot has delete protection; it is lifted only once it has expired.",
-}
 T = TypeVar("T")
 
 
@@ -93,7 +73,7 @@ class Hetzner:
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
         self._last = threading.local()  # the last HTTP response's status and headers
-        self.client_retries = _own_the_retries(client, self._last)
+        self.client_retries = take_over_retries(client, self._last)
 
     def __repr__(self) -> str:  # the hcloud client holds the token: never print it
         return f"Hetzner(region={self.region!r}, protect={self.protect})"
@@ -293,85 +273,12 @@ class Hetzner:
         )
 
     def _call(self, fn: Callable[[], T], resource_id: str | None) -> T:
-        try:
-            return fn()
-        except APIException as exc:
-            raise self._classify(exc, resource_id) from None
-        except requests.RequestException as exc:
-            raise ProviderError(
-                f"Hetzner API unreachable: {type(exc).__name__}",
-                provider=PROVIDER,
-                transient=True,
-                resource_id=resource_id,
-            ) from None
-
-    def _classify(self, exc: APIException, resource_id: str | None) -> ProviderError:
-        status: int | None = getattr(self._last, "status", None)
-        headers: Mapping[str, str] = getattr(self._last, "headers", None) or {}
-        code = exc.code
-        if isinstance(code, int):
-            transient = code == 429 or code >= 500
-            status = code
-        else:
-            transient = code in TRANSIENT_CODES or (status is not None and status >= 500)
-        retry_after = (
-            _retry_after(headers) if code == "rate_limit_exceeded" or status == 429 else None
-        )
-        return ProviderError(
-            f"Hetzner API error {code}: {str(exc.message)[:300]}",
-            provider=PROVIDER,
-            transient=transient,
-            status=status,
-            retry_after=retry_after,
-            request_id=exc.correlation_id,
-            resource_id=resource_id,
-            hint=PERMANENT_HINTS.get(str(code)),
-        )
+        return call(fn, self._last, resource_id)
 
 
 def _protected(image: Any) -> bool:
     protection: Any = image.protection or {}
     return bool(protection.get("delete"))
-
-
-def _retry_after(headers: Mapping[str, str]) -> float:
-    """`Retry-After` when sent; else one second, because the bucket refills 1 request/s
-    (RateLimit-Reset is when it is *full* again, far longer than needed for one request)."""
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    return 1.0
-
-
-def _own_the_retries(client: Client, last: threading.local) -> frozenset[str]:
-    """Switch off hcloud's internal retry loop and record each response's status and headers
-    (APIException keeps neither). Both use hcloud internals (ClientBase._retry_max_retries,
-    ._session, read in hcloud 2.27); if they ever move, hcloud keeps retrying and every
-    method is declared as client-retried so safesnap.retry does not stack on top."""
-    base = getattr(client, "_client", None)
-    session = getattr(base, "_session", None)
-    if base is None or not hasattr(base, "_retry_max_retries") or session is None:
-        return frozenset(
-            {
-                "create_snapshot",
-                "wait",
-                "list_snapshots",
-                "delete_snapshot",
-                "copy_to_region",
-                "restore_volume",
-            }
-        )
-    base._retry_max_retries = 0
-
-    def remember(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        last.status = response.status_code
-        last.headers = dict(response.headers)
-
-    session.hooks["response"].append(remember)
-    return frozenset()
 
 
 def from_settings(
