@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+from filelock import FileLock
 
 from safesnap.engines import BackupContext, get_engine
 from safesnap.settings import MysqlTarget
@@ -209,7 +210,9 @@ def main() -> None:
     results["data"] = (args.reuse and existing(db)) or generate(db, args.size_gb)
     results["data"]["settle_seconds"] = settle()
     print(json.dumps(results, indent=1), flush=True)
-    with tempfile.TemporaryDirectory(prefix="safesnap-bench-") as name:
+    # Same lock as tests/fixtures/mariadb.py: no test run's global lock during our measurements.
+    turn = FileLock(Path(tempfile.gettempdir()) / "safesnap-mariadb-tests.lock", timeout=1800)
+    with turn, tempfile.TemporaryDirectory(prefix="safesnap-bench-") as name:
         tmp = Path(name)
         runs = {
             "baseline (writer alone, 5 s)": lambda: baseline(db),
