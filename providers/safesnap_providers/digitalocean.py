@@ -129,15 +129,31 @@ class DigitalOcean:
             data = self.api.post(f"volumes/{request.source_id}/snapshots", body)
             return [self._snapshot(data["snapshot"])]
         if request.source_kind == "server":
-            action = self.api.post(
-                f"droplets/{request.source_id}/actions", {"type": "snapshot", "name": request.name}
-            )["action"]
-            return [self._pending_droplet(request, action)]
+            return [self._pending_droplet(request, self._start_droplet_snapshot(request))]
         raise ProviderError(
             f"DigitalOcean cannot snapshot a {request.source_kind!r} source as one set",
             provider=PROVIDER,
             resource_id=request.source_id,
         )
+
+    def _start_droplet_snapshot(self, request: SnapshotRequest) -> dict[str, Any]:
+        """POST the `snapshot` action. A droplet runs one action at a time and answers 422
+        "pending event" otherwise; when that pending action is a snapshot it is most likely
+        ours from an attempt whose answer was lost (the retry layer found nothing labelled:
+        droplet snapshots get their tags only when done), so adopt it instead of failing or
+        creating a duplicate. If it was someone else's, `wait` finds no image with our name
+        and fails loudly; nothing is mislabelled."""
+        path = f"droplets/{request.source_id}/actions"
+        try:
+            return dict(self.api.post(path, {"type": "snapshot", "name": request.name})["action"])
+        except ProviderError as exc:
+            if exc.status != 422 or "pending event" not in exc.message.lower():
+                raise
+            # Only this rare path reads the droplet's action history (at most one action runs).
+            for action in self.api.pages(path, "actions"):
+                if action.get("type") == "snapshot" and action.get("status") == "in-progress":
+                    return dict(action)
+            raise
 
     def _pending_droplet(self, request: SnapshotRequest, action: dict[str, Any]) -> Snapshot:
         return Snapshot(

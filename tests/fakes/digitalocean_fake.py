@@ -111,6 +111,7 @@ class DigitalOceanFake(OpenApiFake):
         r("GET", "/v2/snapshots/{snapshot_id}", self._get_snapshot)
         r("DELETE", "/v2/snapshots/{snapshot_id}", self._delete_snapshot)
         r("POST", "/v2/droplets/{droplet_id}/actions", self._droplet_action)
+        r("GET", "/v2/droplets/{droplet_id}/actions", self._list_droplet_actions)
         r("GET", "/v2/droplets/{droplet_id}/snapshots", self._list_droplet_snapshots)
         r("POST", "/v2/droplets", self._create_droplet)
         r("GET", "/v2/actions/{action_id}", self._get_action)
@@ -231,11 +232,24 @@ class DigitalOceanFake(OpenApiFake):
             return self.error(404, "not_found", "droplet not found")
         if call.json.get("type") != "snapshot":
             return self.error(422, "unprocessable_entity", "the fake only implements 'snapshot'")
+        if any(a.resource_id == did and a.status == "running" for a in self.actions.values()):
+            # DigitalOcean runs one action per droplet at a time.
+            return self.error(422, "unprocessable_entity", "Droplet already has a pending event.")
         name = call.json.get("name") or f"snapshot-{did}"
         action = self.new_action(
             "snapshot", did, lambda: self._finish_droplet_snapshot(droplet, name)
         )
         return self._ok(201, {"action": self._action_json(action.id)})
+
+    def _list_droplet_actions(self, call: Call) -> Reply:
+        did = int(call.params["droplet_id"])
+        if did not in self.droplets:
+            return self.error(404, "not_found", "droplet not found")
+        mine = [
+            a for a in self.actions.values() if a.resource_id == did and a.command != "transfer"
+        ]
+        newest_first = sorted(mine, key=lambda a: a.id, reverse=True)
+        return self._page(call, "actions", [self._action_json(a.id) for a in newest_first])
 
     def _finish_droplet_snapshot(self, droplet: JSON, name: str) -> None:
         sid = str(self._next_id())

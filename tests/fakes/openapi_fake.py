@@ -59,12 +59,15 @@ Handler = Callable[[Call], Reply]
 
 @dataclass
 class Fault:
-    """An injected failure: answer the next `times` matching requests with `reply`."""
+    """An injected failure: answer the next `times` matching requests with `reply`. With
+    `after=True` the request is carried out first and only its answer is replaced: the
+    client sees a failure although the cloud acted (a lost response, a proxy timeout)."""
 
     reply: Reply
     times: int = 1
     method: str | None = None
     path: str | None = None  # regex searched in the request path
+    after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -160,10 +163,16 @@ class OpenApiFake:
 
     # ---- knobs ------------------------------------------------------------------------------
     def inject(
-        self, reply: Reply, *, times: int = 1, method: str | None = None, path: str | None = None
+        self,
+        reply: Reply,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        after: bool = False,
     ) -> None:
         with self._lock:
-            self.faults.append(Fault(reply, times, method, path))
+            self.faults.append(Fault(reply, times, method, path, after))
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
@@ -267,8 +276,12 @@ class OpenApiFake:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return self.error(401, "unauthorized", "Unable to authenticate you")
         fault = self._take_fault(method, path)
-        if fault is not None:
-            return fault
+        if fault is not None and not fault.after:
+            return fault.reply
+        reply = self._route(request, method, path, body)
+        return fault.reply if fault is not None else reply
+
+    def _route(self, request: Request, method: str, path: str, body: bytes) -> Reply:
         local = path[len(self.base_path) :] if path.startswith(self.base_path) else path
         for route_method, pattern, handler in self._routes:
             match = pattern.match(local)
@@ -282,12 +295,12 @@ class OpenApiFake:
         self._violation(f"request {method} {path}: valid per spec but not implemented by the fake")
         return self.error(404, "not_found", "not implemented by the fake")
 
-    def _take_fault(self, method: str, path: str) -> Reply | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.matches(method, path):
                     fault.times -= 1
-                    return fault.reply
+                    return fault
         return None
 
     def _send(self, spec_request: _SpecRequest, reply: Reply) -> Response:

@@ -250,3 +250,37 @@ def test_labels_round_trip_through_tags(labels: dict[str, str]) -> None:
     tags = label_tags(labels)
     assert all(re.fullmatch(r"[a-zA-Z0-9_\-:]+", t) for t in tags)  # DO's tag name pattern
     assert tag_labels(tags) == labels
+
+
+def test_lost_answer_to_a_droplet_snapshot_is_adopted_not_duplicated(fake, do) -> None:
+    """The first POST starts the action but its answer is lost (500 after acting); the retry
+    layer finds nothing labelled (droplet snapshots are tagged when done), tries again, DO says
+    "pending event", and the adapter adopts the running snapshot action."""
+    from safesnap.retry import RetryPolicy
+    from safesnap_providers.wrappers import Retrying
+
+    fake.action_polls = 3
+    did = fake.add_droplet()
+    fake.inject(
+        fake.error(500, "server_error", "lost"), method="POST", path="/actions$", after=True
+    )
+    wrapped = Retrying(
+        do, RetryPolicy(max_attempts=3, initial_wait=0, jitter=0, sleep=lambda s: None)
+    )
+    [pending] = wrapped.create_snapshot(
+        SnapshotRequest(str(did), "d", LABELS, source_kind="server")
+    )
+    done = wrapped.wait(pending, timeout=5)
+    assert fake.count("POST", r"/v2/droplets/\d+/actions$") == 2
+    assert len([a for a in fake.actions.values() if a.command == "snapshot"]) == 1
+    assert [s.id for s in do.list_snapshots(LABELS)] == [done.id]
+
+
+def test_pending_event_of_another_action_stays_an_error(fake, do) -> None:
+    fake.action_seconds = 60
+    did = fake.add_droplet()
+    with fake._lock:
+        fake.new_action("reboot", did)
+    with pytest.raises(ProviderError) as info:
+        do.create_snapshot(SnapshotRequest(str(did), "d", LABELS, source_kind="server"))
+    assert info.value.status == 422 and not info.value.transient
