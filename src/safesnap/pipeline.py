@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
-from safesnap.errors import ConfigError, SafesnapError
+from safesnap.errors import ConfigError, ProviderError, SafesnapError
 from safesnap.output import log
 from safesnap.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.runlock import run_lock
@@ -86,7 +86,11 @@ def run_target(plan: Plan, target: AnyTarget, request: RunRequest, run_id: str) 
     watch = Stopwatch()
     log.info("target %s: start (%s)", target.name, target.engine)
     if target.snapshot is not None:
-        _run_step(result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result))
+        took = _run_step(
+            result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result)
+        )
+        if took is not None and not (request.snapshot_only or request.dry_run):
+            _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request))
     if not request.snapshot_only and makes_artifact(target):
         _artifact_steps(plan, target, request, run_id, result)
     result.seconds = watch.elapsed()
@@ -143,7 +147,8 @@ def _run_step(result: TargetResult, name: str, action: Callable[[], Any]) -> Any
 
 def _summary(name: str, details: dict[str, Any]) -> dict[str, Any]:
     # The step entry keeps small facts only; big ones (the full snapshot list) live on the target.
-    return {k: v for k, v in details.items() if not isinstance(v, list | dict) or name == "prune"}
+    keep_lists = name.endswith("prune")
+    return {k: v for k, v in details.items() if keep_lists or not isinstance(v, list | dict)}
 
 
 def _backup(
@@ -200,3 +205,16 @@ def _snapshot(
     facts = take_snapshots(plan, target, request, run_id)
     result.facts.update(facts)
     return facts
+
+
+def _prune_snapshots(plan: Plan, target: AnyTarget, request: RunRequest) -> dict[str, Any]:
+    """Retention for the target's cloud snapshots (only labelled ones; see snapshot_ops)."""
+    from safesnap.snapshot_ops import prune_target
+
+    outcome = prune_target(plan, target, env_file=request.env_file).to_dict()
+    if outcome["errors"]:
+        raise ProviderError(
+            f"{len(outcome['errors'])} snapshot(s) could not be deleted: {outcome['errors'][:3]}",
+            transient=True,
+        )
+    return outcome

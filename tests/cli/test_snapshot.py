@@ -9,8 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from safesnap_providers.base import Snapshot
 from safesnap_providers.memory import MemoryProvider
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
@@ -110,3 +112,34 @@ def test_plan_without_snapshot_tables_is_refused(tmp_path: Path) -> None:
     proc = safesnap("snapshot", "--config", str(plan), cwd=tmp_path)
     assert proc.returncode == 2
     assert "snapshot = { provider" in proc.stderr
+
+
+def test_nightly_run_prunes_old_snapshots_by_retention(tmp_path: Path) -> None:
+    plan, cloud, _ = setup(tmp_path)
+    text = plan.read_text().replace(', copy_to = ["mem-2"]', "")
+    retention = "[retention]\nkeep_last = 2\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\n"
+    plan.write_text(text.replace("[[targets]]", retention + "[[targets]]"))
+    unmanaged = cloud.add_volume()  # a snapshot safesnap did not make must survive
+    cloud.add_snapshot(
+        Snapshot(
+            id="snap-by-hand",
+            source_id=unmanaged,
+            region="mem-1",
+            state="completed",
+            created_at=datetime(2020, 1, 1, tzinfo=UTC),
+            labels={"owner": "ops"},
+        )
+    )
+    run_ids = []
+    for _ in range(3):
+        proc = safesnap("run", "--config", str(plan), "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        steps = [s["name"] for s in report["targets"][0]["steps"]]
+        assert steps == ["snapshot", "snapshot-prune", "backup", "verify", "prune"]
+        run_ids.append(report["run_id"])
+        time.sleep(1.1)  # distinct creation seconds
+    left = {s.id: s for s in cloud.all_snapshots()}
+    assert "snap-by-hand" in left
+    managed_runs = sorted(s.labels["run-id"] for s in left.values() if s.managed)
+    assert managed_runs == sorted(run_ids[-2:])
