@@ -239,13 +239,13 @@ class OpenApiFake:
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
-        if self.latency:
-            time.sleep(self.latency)
         method = request.method.upper()
         path, body = self.normalise(method, request.path, request.get_data())
-        with self._lock:
+        with self._lock:  # counted on arrival, so a client that times out still shows up
             self.calls.append((method, path))
             self.call_times.append(time.monotonic())
+        if self.latency:
+            time.sleep(self.latency)
         spec_request = _SpecRequest(
             host_url=request.host_url,
             path=path,

@@ -284,3 +284,11 @@ def test_pending_event_of_another_action_stays_an_error(fake, do) -> None:
     with pytest.raises(ProviderError) as info:
         do.create_snapshot(SnapshotRequest(str(did), "d", LABELS, source_kind="server"))
     assert info.value.status == 422 and not info.value.transient
+
+
+def test_read_timeout_is_transient(fake) -> None:
+    fake.latency = 0.5
+    slow = DigitalOcean(DoApi(fake.token, fake.url, timeout=0.1))
+    with pytest.raises(ProviderError) as info:
+        slow.list_snapshots({})
+    assert info.value.transient and info.value.status is None

@@ -254,3 +254,23 @@ def test_from_settings_reads_the_token_by_name(fake, monkeypatch, tmp_path: Path
 )
 def test_fake_label_selector(selector: str, expected: bool) -> None:
     assert selector_matches(selector, {"a": "1", "b": "2"}) is expected
+
+
+def test_hcloud_retry_loop_is_switched_off_or_declared(fake) -> None:
+    import threading
+
+    from safesnap_providers.hcloud_errors import ALL_METHODS, take_over_retries
+
+    hz = make(fake)
+    assert hz.client._client._retry_max_retries == 0  # our retry layer is the only one
+    # If hcloud's internals ever move, every method is declared client-retried instead.
+    assert take_over_retries(object(), threading.local()) == ALL_METHODS  # type: ignore[arg-type]
+
+
+def test_read_timeout_is_transient_and_not_retried_by_hcloud(fake) -> None:
+    fake.latency = 0.5
+    hz = Hetzner(Client(token=fake.token, api_endpoint=fake.url, timeout=0.1))
+    with pytest.raises(ProviderError) as info:
+        hz.list_snapshots({})
+    assert info.value.transient
+    assert fake.count() == 1
