@@ -218,6 +218,11 @@ class DigitalOceanFake(OpenApiFake):
         snap = self.snapshots.get(call.params["snapshot_id"])
         if snap is None:
             return self.error(404, "not_found", "snapshot not found")
+        for action in list(self.actions.values()):
+            # Real transfers run on their own; here they move when the image is read too, so a
+            # client that lost the action id (another process) still sees the region arrive.
+            if action.command == "transfer" and str(action.resource_id) == snap["id"]:
+                action.advance()
         return self._ok(200, {"snapshot": snap})
 
     def _delete_snapshot(self, call: Call) -> Reply:

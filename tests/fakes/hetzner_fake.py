@@ -227,6 +227,14 @@ class HetznerFake(OpenApiFake):
         }
 
     # ---- images ----------------------------------------------------------------------------
+    def _touch(self, image: JSON) -> JSON:
+        """The real action runs on its own; here it moves when it or its image is read, so a
+        client that only watches the image status (it lost the action id) gets on too."""
+        action = self.actions.get(image.get("_action", -1))
+        if action is not None:
+            action.advance()
+        return image
+
     def _image_json(self, image: JSON) -> JSON:
         body = {k: v for k, v in image.items() if not k.startswith("_")}
         body.update(
@@ -247,7 +255,7 @@ class HetznerFake(OpenApiFake):
         types = call.query.getlist("type")
         selector = call.query.get("label_selector", "")
         items = [
-            self._image_json(i)
+            self._image_json(self._touch(i))
             for i in sorted(self.images.values(), key=lambda i: i["id"])
             if (not types or i["type"] in types) and selector_matches(selector, i["labels"])
         ]
@@ -265,9 +273,9 @@ class HetznerFake(OpenApiFake):
 
     def _get_image(self, call: Call) -> Reply:
         image = self.images.get(int(call.params["id"]))
-        return (
-            self._ok(200, {"image": self._image_json(image)}) if image else self._missing("image")
-        )
+        if image is None:
+            return self._missing("image")
+        return self._ok(200, {"image": self._image_json(self._touch(image))})
 
     def _update_image(self, call: Call) -> Reply:
         image = self.images.get(int(call.params["id"]))

@@ -164,6 +164,17 @@ def test_droplet_snapshot_transfer_lands_in_the_other_region(fake, do) -> None:
     ]
 
 
+def test_transfer_started_elsewhere_is_waited_for_by_region(fake, do) -> None:
+    did = fake.add_droplet()
+    [pending] = do.create_snapshot(SnapshotRequest(str(did), "d", LABELS, source_kind="server"))
+    snap = do.wait(pending, timeout=5)
+    fake.action_polls = 3
+    copy = do.copy_to_region(snap, "fra1", LABELS)
+    other = DigitalOcean(DoApi(fake.token, fake.url, timeout=5), poll_interval=0.01)
+    done = other.wait(copy, timeout=5)  # never saw the action id: watches the image's regions
+    assert done.region == "fra1" and "fra1" in fake.snapshots[snap.id]["regions"]
+
+
 def test_volume_snapshots_refuse_to_change_region(fake, do) -> None:
     [snap] = do.create_snapshot(volume_request(fake.add_volume()))
     with pytest.raises(ProviderError) as info:

@@ -274,3 +274,19 @@ def test_read_timeout_is_transient_and_not_retried_by_hcloud(fake) -> None:
         hz.list_snapshots({})
     assert info.value.transient
     assert fake.count() == 1
+
+
+def test_lost_answer_to_create_image_is_found_by_label_not_duplicated(fake, hz) -> None:
+    """create_image acted but its answer was lost: the image already carries the run's labels,
+    so the retry layer finds it and does not create a second one."""
+    from safesnap.retry import RetryPolicy
+    from safesnap_providers.wrappers import Retrying
+
+    fake.action_polls = 2
+    lost = fake.error(500, "server_error", "lost")
+    fake.inject(lost, method="POST", path="/create_image$", after=True)
+    policy = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0, sleep=lambda s: None)
+    [snap] = Retrying(hz, policy).create_snapshot(server_request(fake))
+    assert fake.count("POST", r"/create_image$") == 1
+    assert list(fake.images) == [int(snap.id)]
+    assert hz.wait(snap, timeout=5).state == "completed"
