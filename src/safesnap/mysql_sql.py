@@ -25,6 +25,7 @@ _INSERT = re.compile(
     rb"^(?:INSERT(?: IGNORE)?|REPLACE) INTO `((?:[^`]|``)+)`(?: \([^)]*\))? VALUES ?(.*)$", re.S
 )
 _USE = re.compile(rb"^USE `((?:[^`\n]|``)+)`;$", re.M)
+_USE_HINT = b"USE `"  # cheap substring test before the (slow, per-line-start) regex scan
 # A single-quoted SQL string with backslash escapes; possessive so long strings stay linear.
 _STRING = re.compile(rb"'(?:[^'\\]++|\\.)*+'", re.S)
 _TRAILER = b"-- Dump completed"
@@ -90,6 +91,7 @@ class RowCounter:
             return end
         self._add(buf.count(b"\n", pos, stop + 2))
         self._one_per_line = False
+        self._table = None
         return stop + 2
 
     def _line(self, line: bytes) -> None:
@@ -142,6 +144,8 @@ class SectionFilter:
         return self._rewrite(rest)
 
     def _rewrite(self, block: bytes) -> bytes:
+        if _USE_HINT not in block:
+            return block if self._keep else b""
         out: list[bytes] = []
         pos = 0
         for match in _USE.finditer(block):
