@@ -19,6 +19,7 @@ from typing import Any
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
 from safesnap.errors import ConfigError, ProviderError, SafesnapError
 from safesnap.output import log
+from safesnap.plan_snapshots import CommandSnapshot
 from safesnap.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.runlock import run_lock
 from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
@@ -90,7 +91,7 @@ def run_target(plan: Plan, target: AnyTarget, request: RunRequest, run_id: str) 
             result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result)
         )
         if took is not None and not (request.snapshot_only or request.dry_run):
-            _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request))
+            _snapshot_prune_step(plan, target, request, result)
     if not request.snapshot_only and makes_artifact(target):
         _artifact_steps(plan, target, request, run_id, result)
     result.seconds = watch.elapsed()
@@ -205,6 +206,19 @@ def _snapshot(
     facts = take_snapshots(plan, target, request, run_id)
     result.facts.update(facts)
     return facts
+
+
+def _snapshot_prune_step(
+    plan: Plan, target: AnyTarget, request: RunRequest, result: TargetResult
+) -> None:
+    spec = target.snapshot
+    if isinstance(spec, CommandSnapshot) and spec.list is None:
+        # Without a list command safesnap cannot see its snapshots, so it cannot prune them.
+        result.steps.append(
+            StepResult("snapshot-prune", skipped="the command provider has no list command")
+        )
+        return
+    _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request))
 
 
 def _prune_snapshots(plan: Plan, target: AnyTarget, request: RunRequest) -> dict[str, Any]:
