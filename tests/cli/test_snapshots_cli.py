@@ -233,3 +233,40 @@ def test_aws_restore_through_moto(tmp_path: Path, moto_ec2: MotoEC2) -> None:
     assert proc.returncode == 0, proc.stderr
     new_id = as_json(proc)["new_id"]
     assert ec2.describe_volumes(VolumeIds=[new_id])["Volumes"][0]["SnapshotId"] == snap_id
+
+
+def test_list_region_filter(tmp_path: Path) -> None:
+    plan, cloud = setup(tmp_path)
+    n0 = next(s for s in cloud.all_snapshots() if s.id == "snap-n0")
+    copy = cloud.copy_to_region(n0, "mem-2", dict(n0.labels))
+    proc = safesnap(
+        "snapshots", "list", "--config", str(plan), "--region", "mem-2", "--json", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = as_json(proc)["targets"][0]["snapshots"]
+    assert [(r["id"], r["copied_from"]) for r in rows] == [(copy.id, "snap-n0")]
+
+
+def test_prune_reports_failed_deletes_with_exit_10_and_keeps_going(tmp_path: Path) -> None:
+    """Command provider whose delete fails for one snapshot: the others are still deleted."""
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    names = [f"safesnap--prod--db--2026110{i}T030000Z--nightly--r{i}" for i in range(1, 5)]
+    for name in names:
+        (snaps / name).mkdir()
+    (snaps / names[0] / "busy").write_text("x")  # rmdir fails on this one: not empty
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        f'plan = "prod"\n[destination]\npath = "{tmp_path / "dest"}"\n'
+        "[retention]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\n"
+        f'[[targets]]\nname = "db"\nengine = "sqlite"\npath = "{tmp_path / "t.db"}"\n'
+        f'snapshot = {{ provider = "command", create = "true", list = "ls -1 {snaps}", '
+        f'delete = "rmdir {snaps}/{{name}}" }}\n'
+    )
+    proc = safesnap("snapshots", "prune", "--config", str(plan), "--json", cwd=tmp_path)
+    assert proc.returncode == 10
+    result = as_json(proc)["targets"][0]
+    assert set(result["deleted"]) == {names[1], names[2]}
+    assert len(result["errors"]) == 1
+    assert result["errors"][0].startswith(names[0])
+    assert sorted(p.name for p in snaps.iterdir()) == [names[0], names[3]]
