@@ -255,6 +255,33 @@ def prune_target(
     return out
 
 
+def sweep_orphans(
+    plan: Plan,
+    target: Any,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    env_file: Path | None = None,
+    provider: SnapshotProvider | None = None,
+    orphan_after: timedelta = ORPHAN_AFTER,
+) -> PruneOutcome:
+    """Delete only what crashed runs left behind (no retention): for the start of a run."""
+    now = now or datetime.now(UTC)
+    provider = provider or build_provider(target.snapshot, plan, env_file=env_file)
+    listed = list_target(plan, target, env_file=env_file, provider=provider)
+    out = PruneOutcome(target.name, dry_run)
+    for snap in listed.snapshots:
+        if not is_orphan(snap, now, orphan_after):
+            out.kept.append(snap.id)
+            continue
+        out.reasons[run_of(snap)] = ["orphan: never completed"]
+        if dry_run:
+            out.deleted.append(snap.id)
+        else:
+            _delete(provider, snap, out)
+    return out
+
+
 def _delete(provider: SnapshotProvider, snap: Snapshot, out: PruneOutcome) -> None:
     try:
         provider.delete_snapshot(snap)

@@ -140,3 +140,33 @@ def test_failed_delete_is_reported_and_kept() -> None:
     assert out.kept == [s.id]
     assert out.errors == [f"{s.id}: IncorrectState"]
     assert [x.id for x in mem.all_snapshots()] == [s.id]
+
+
+def test_sweep_orphans_deletes_only_orphans(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from safesnap.settings import load_plan
+    from safesnap.snapshot_ops import sweep_orphans
+
+    state = tmp_path / "cloud.json"
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        f'plan = "p"\n[destination]\npath = "{tmp_path / "d"}"\n[[targets]]\nname = "db"\n'
+        f'path = "{tmp_path / "db.sqlite"}"\n'
+        f'snapshot = {{ provider = "memory", state_file = "{state}" }}\n'
+    )
+    plan = load_plan(plan_file, env_file=tmp_path / "none.env")
+    mem = MemoryProvider(state_file=state, pending_polls=0, region="r")
+    for s in (
+        snap("ok", 40),
+        snap("stuck", 2, state="pending"),
+        snap("young", 0.01, state="pending"),
+        snap("err", 0.01, state="error"),
+        snap("mine", 40, managed=False),
+    ):
+        mem.add_snapshot(s)
+    out = sweep_orphans(plan, plan.targets[0], now=datetime.now(UTC), provider=mem)
+    assert set(out.deleted) == {"snap-stuck-vol-1", "snap-err-vol-1"}
+    assert {s.id for s in mem.all_snapshots()} == {
+        "snap-ok-vol-1",
+        "snap-young-vol-1",
+        "snap-mine-vol-1",
+    }
