@@ -23,8 +23,8 @@ from tests.fakes.openapi_fake import (
     Reply,
     header_map,
     now_iso,
-    skeleton,
 )
+from tests.fakes.schema_skeleton import skeleton
 
 SPEC_PATH = Path("/work/shared/specs/digitalocean-openapi.yaml")
 MAX_SNAPSHOTS_PER_VOLUME = 25  # documented cap (specs/README.md)

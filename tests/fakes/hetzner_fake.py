@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso, skeleton
+from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso
+from tests.fakes.schema_skeleton import skeleton
 
 SPEC_PATH = Path("/work/shared/specs/hcloud-openapi.json")
 RATE_LIMIT = 3600  # requests per hour per project, refilled 1/s (documented)
