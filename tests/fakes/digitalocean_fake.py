@@ -2,7 +2,7 @@
 
 State: volumes, volume snapshots (synchronous, as on DO), droplets, droplet snapshots (images that
 appear when the droplet `snapshot` action succeeds), actions, tags. Every request and response
-is validated against /work/shared/specs/digitalocean-openapi.yaml by `OpenApiFake`.
+is validated against ../shared/specs/digitalocean-openapi.yaml by `OpenApiFake`.
 
 Quirks of python-digitalocean undone before validation (specs/README.md): trailing slashes on
 paths and a `{}` body on DELETE; the real API accepts both.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from pathlib import Path
 
 import yaml
 
@@ -25,8 +24,9 @@ from tests.fakes.openapi_fake import (
     now_iso,
 )
 from tests.fakes.schema_skeleton import skeleton
+from tests.fakes.specs import SPECS_DIR
 
-SPEC_PATH = Path("/work/shared/specs/digitalocean-openapi.yaml")
+SPEC_PATH = SPECS_DIR / "digitalocean-openapi.yaml"
 MAX_SNAPSHOTS_PER_VOLUME = 25  # documented cap (specs/README.md)
 RATE_HEADERS = {"ratelimit-limit": 5000, "ratelimit-remaining": 4999, "ratelimit-reset": 1}
 

@@ -1,7 +1,7 @@
 """Stateful fake of the Hetzner Cloud endpoints safesnap uses, held to the published OpenAPI file.
 
 State: servers, images (snapshots) with labels and delete protection, actions. Every request
-and response is validated against /work/shared/specs/hcloud-openapi.json, loaded with the three
+and response is validated against ../shared/specs/hcloud-openapi.json, loaded with the three
 normalisations listed in specs/README.md (done here in memory, once per process):
 `4xx`/`5xx` response keys upper-cased, path-level `servers` pointed at the fake (done by
 `OpenApiFake`), and `nullable` + one-element `allOf: [$ref]` inlined so `"error": null` validates.
@@ -14,13 +14,13 @@ import functools
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso
 from tests.fakes.schema_skeleton import skeleton
+from tests.fakes.specs import SPECS_DIR
 
-SPEC_PATH = Path("/work/shared/specs/hcloud-openapi.json")
+SPEC_PATH = SPECS_DIR / "hcloud-openapi.json"
 RATE_LIMIT = 3600  # requests per hour per project, refilled 1/s (documented)
 
 
