@@ -161,7 +161,7 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "free_h": cmd("free", "-h").splitlines()[1:2],
             "python": platform.python_version(), "sqlite_lib": sqlite3.sqlite_version,
             "sqlite3_cli": cmd("sqlite3", "--version")[:20], "zstd": cmd("zstd", "-V"),
-            "kernel": platform.release()}  # fmt: skip
+            "kernel": platform.release(), "loadavg_at_end": os.getloadavg()}  # fmt: skip
 
 
 def table(rows: list[dict[str, Any]]) -> str:

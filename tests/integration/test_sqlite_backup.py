@@ -106,6 +106,7 @@ def test_restore_refuses_existing_then_replaces_with_force(tmp_path: Path, sqlit
     keep_open.close()
     target = tmp_path / "live.db"
     target.write_bytes(other.read_bytes())
+    target.chmod(0o640)
     Path(f"{target}-wal").write_bytes(stale_wal)  # would be replayed if left behind
     original = target.read_bytes()
 
@@ -114,6 +115,7 @@ def test_restore_refuses_existing_then_replaces_with_force(tmp_path: Path, sqlit
     assert target.read_bytes() == original
 
     ENGINE.restore(info.path, manifest, str(target), force=True, options={})
+    assert target.stat().st_mode & 0o777 == 0o640  # the replaced file's mode, not 0600
     assert table_digest(target, "bulk") == table_digest(db, "bulk")
     assert table_digest(target, "events") == table_digest(db, "events")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".safesnap")]

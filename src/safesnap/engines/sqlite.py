@@ -6,9 +6,11 @@ live database). This module turns a copy into a backup and a backup back into a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -176,6 +178,7 @@ class SqliteEngine:
             _check_counts(artifact, manifest, facts["row_counts"])
             _fsync(tmp)
             _refuse_overwrite(dest, force)  # again: it may have appeared meanwhile
+            _take_over_ownership(dest, tmp)
             # Stale -wal/-shm/-journal of the replaced database would be replayed into the
             # restored one (SQLite trusts a WAL whose header checksums), so they go first.
             q.remove_copy_sidecars(dest)
@@ -198,6 +201,17 @@ def _refuse_overwrite(dest: Path, force: bool) -> None:
         )
     if dest.exists() and not dest.is_file():
         raise RefusedError(f"{dest} exists and is not a file")
+
+
+def _take_over_ownership(old: Path, new: Path) -> None:
+    """Give the restored file the replaced file's owner and mode: restore usually runs as root,
+    and a 0600 root-owned database would lock the service's own user out of it."""
+    if not old.exists():
+        return
+    st = old.stat()
+    os.chmod(new, stat.S_IMODE(st.st_mode))
+    with contextlib.suppress(PermissionError):
+        os.chown(new, st.st_uid, st.st_gid)
 
 
 def _source_size(path: Path) -> int:
