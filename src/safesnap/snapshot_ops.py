@@ -12,7 +12,9 @@ leaves half a set behind. Rules, on top of `safesnap.retention.decide`:
   `expires-at` label passes (forever without one);
 - a run whose `expires-at` passed is deleted unless it is the newest completed run;
 - orphans (never completed, or in state error, older than `orphan_after`) are deleted: they are
-  what a crashed run left behind.
+  what a crashed run left behind;
+- a run with a provider-side delete protection (Hetzner `protect`) is kept until its
+  `expires-at` passes (forever without one).
 """
 
 from __future__ import annotations
@@ -202,7 +204,21 @@ def plan_prune(
     if newest is not None and newest in delete:
         delete.discard(newest)
         reasons.setdefault(newest, []).append("newest completed run")
+    for rid in _provider_protected(runs, now) & delete:
+        # Delete protection set by the provider (Hetzner `protect`) outranks the policy until
+        # the run's expires-at; the adapter would refuse the delete anyway.
+        delete.discard(rid)
+        reasons.setdefault(rid, []).append("delete protection, not expired")
     return delete, reasons
+
+
+def _provider_protected(runs: dict[str, list[Snapshot]], now: datetime) -> set[str]:
+    out = set()
+    for rid, ss in runs.items():
+        expires = _expires(ss)
+        if any(s.protected for s in ss) and (expires is None or expires > now):
+            out.add(rid)
+    return out
 
 
 def _kind(snaps: Sequence[Snapshot]) -> str:

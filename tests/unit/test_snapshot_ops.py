@@ -80,6 +80,22 @@ def test_orphans_are_deleted_in_progress_runs_are_not() -> None:
     assert reasons["running"] == ["in progress"]
 
 
+def test_provider_protected_runs_are_kept_until_expiry() -> None:
+    from dataclasses import replace
+
+    future, past = NOW + timedelta(days=1), NOW - timedelta(days=1)
+    snaps = [
+        snap("n", 0),
+        replace(snap("locked", 10), protected=True),
+        replace(snap("locked-exp", 11, expires=future), protected=True),
+        replace(snap("unlocked", 12, expires=past), protected=True),
+        snap("plain", 13),
+    ]
+    delete, reasons = plan_prune(snaps, Policy(keep_last=1), NOW)
+    assert delete == {"unlocked", "plain"}
+    assert "delete protection, not expired" in reasons["locked"]
+
+
 runs = st.lists(
     st.tuples(
         st.floats(0, 400),
