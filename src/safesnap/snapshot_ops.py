@@ -89,13 +89,17 @@ def target_labels(plan: Plan, target: Any) -> dict[str, str]:
     return {"plan": plan.plan, "target": target.name}
 
 
-def regions_of(provider: SnapshotProvider, spec: Any, region: str | None = None) -> list[str]:
-    """The home region plus every DR region the spec copies to (or just `region`)."""
+def regions_of(
+    provider: SnapshotProvider, spec: Any, region: str | None = None
+) -> list[str | None]:
+    """The home region plus every DR region the spec copies to (or just `region`). A provider
+    that does not name its home region is asked for its default one (None), never skipped:
+    otherwise a plan with copy_to would list only the DR region and prune half its snapshots."""
     if region is not None:
         return [region]
-    home = str(getattr(provider, "region", "") or "")
+    home = getattr(provider, "region", None) or None
     extra = [str(r) for r in getattr(spec, "copy_to", []) or []]
-    return [r for r in dict.fromkeys([home, *extra]) if r]
+    return list(dict.fromkeys([home, *extra]))
 
 
 def list_target(
@@ -111,10 +115,11 @@ def list_target(
     regions = regions_of(provider, spec, region)
     labels = target_labels(plan, target)
     found: list[Snapshot] = []
-    for where in regions or [None]:  # type: ignore[list-item]
+    for where in regions:
         found.extend(provider.list_snapshots(labels, region=where))
     found.sort(key=lambda s: (s.created_at, s.id))
-    return TargetSnapshots(target.name, str(spec.provider), regions, found)
+    names = [where or "default" for where in regions]
+    return TargetSnapshots(target.name, str(spec.provider), names, found)
 
 
 def is_orphan(snap: Snapshot, now: datetime, orphan_after: timedelta = ORPHAN_AFTER) -> bool:

@@ -186,3 +186,16 @@ def test_sweep_orphans_deletes_only_orphans(tmp_path) -> None:  # type: ignore[n
         "snap-young-vol-1",
         "snap-mine-vol-1",
     }
+
+
+def test_regions_of_asks_the_default_region_when_the_provider_names_none() -> None:
+    from types import SimpleNamespace
+
+    from safesnap.snapshot_ops import regions_of
+
+    spec = SimpleNamespace(copy_to=["fra1"])
+    unnamed = SimpleNamespace(region=None)
+    assert regions_of(unnamed, spec) == [None, "fra1"]  # type: ignore[arg-type]
+    named = SimpleNamespace(region="nyc3")
+    assert regions_of(named, spec) == ["nyc3", "fra1"]  # type: ignore[arg-type]
+    assert regions_of(named, spec, "sfo3") == ["sfo3"]  # type: ignore[arg-type]
