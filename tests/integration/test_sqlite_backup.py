@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -146,3 +148,28 @@ def test_quiesce_through_the_engine(tmp_path: Path, sqlite_db: Any) -> None:
             blocked.execute("BEGIN IMMEDIATE")
     assert facts["released_by"] == "exit"
     assert json.dumps(facts)  # report-ready: plain JSON types only
+
+
+def test_backup_sweeps_abandoned_temp_copies_only(tmp_path: Path, sqlite_db: Any) -> None:
+    db = sqlite_db(mb=0.2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    old = time.time() - 3600
+    abandoned = dest / ".safesnap-tmp-tracker-dead.sqlite"
+    in_use = dest / ".safesnap-tmp-tracker-live.sqlite"
+    fresh = dest / ".safesnap-tmp-tracker-new.sqlite"
+    for path in (abandoned, in_use, fresh):
+        path.write_bytes(b"x" * 1000)
+    Path(f"{abandoned}-wal").write_bytes(b"w")
+    os.utime(abandoned, (old, old))
+    os.utime(in_use, (old, old))
+    fd = os.open(in_use, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another run is still using it
+    try:
+        outcome = ENGINE.backup(_target(db), BackupContext(dest=dest))
+    finally:
+        os.close(fd)
+    assert outcome.details["swept_temp_files"] == [abandoned.name]
+    left = _dest_names(dest)
+    assert abandoned.name not in left and f"{abandoned.name}-wal" not in left
+    assert in_use.name in left and fresh.name in left

@@ -7,11 +7,13 @@ live database). This module turns a copy into a backup and a backup back into a 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import sqlite3
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
@@ -30,6 +32,41 @@ def _temp_path(directory: Path, label: str) -> Path:
     # A dotfile with a random part: never mistaken for an artifact, never clashing with a
     # concurrent run; removed in `finally` on every path.
     return directory / f".safesnap-tmp-{label}-{secrets.token_hex(6)}.sqlite"
+
+
+STALE_TEMP_SECONDS = 600.0
+TEMP_GLOB = ".safesnap-tmp-*.sqlite"
+
+
+def sweep_stale_temps(directory: Path) -> list[str]:
+    """Delete temp copies a killed run left behind (they can be as large as the database).
+
+    A temp copy in use is flock()ed by its run from the end of the copy on, and its mtime is
+    fresh while the copy is written, so "older than 10 minutes and not locked" is abandoned.
+    """
+    removed: list[str] = []
+    for path in sorted(directory.glob(TEMP_GLOB)):
+        try:
+            if time.time() - path.stat().st_mtime < STALE_TEMP_SECONDS:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # another sweeper got it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # a live run holds it
+        _remove(path)
+        os.close(fd)
+        removed.append(path.name)
+    return removed
+
+
+def _hold(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def _remove(path: Path) -> None:
@@ -98,20 +135,28 @@ class SqliteEngine:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
         ctx.dest.mkdir(parents=True, exist_ok=True)
+        swept = sweep_stale_temps(ctx.dest)
         tmp = _temp_path(ctx.dest, target.name)
         size = _source_size(source)
+        held: int | None = None
         try:
             copy = q.raw_copy(
                 source, tmp, busy_timeout=target.busy_timeout, progress=_half(ctx, size, 0)
             )
+            held = _hold(tmp)
             q.finish_copy(tmp)
             manifest = _manifest(target, source, copy)
             manifest.update(plan=ctx.plan, run_id=ctx.run_id or None)
             info = self._store(tmp, target, ctx, manifest, copy, _half(ctx, size, size))
         finally:
             _remove(tmp)
+            if held is not None:
+                os.close(held)
         keys = ("journal_mode", "method", "integrity_result", "writer_lockout_seconds")
-        return BackupOutcome(artifact=info, details={k: manifest[k] for k in keys})
+        details = {k: manifest[k] for k in keys}
+        if swept:
+            details["swept_temp_files"] = swept
+        return BackupOutcome(artifact=info, details=details)
 
     def _store(
         self,
