@@ -102,3 +102,24 @@ def test_wrong_password_never_echoed(scratch_db: str, tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert secret not in proc.stdout + proc.stderr
     assert one_json(proc)["error"]["code"] == "source_unusable"
+
+
+def test_backup_verify_restore_through_the_cli(scratch_db: str, tmp_path: Path) -> None:
+    fill(scratch_db)
+    restored = f"{scratch_db}_restored"
+    try:
+        out = one_json(safesnap("backup", "mysql", "-d", scratch_db, "--dest", str(tmp_path),
+                                "--json"))  # fmt: skip
+        verified = one_json(safesnap("verify", out["artifact"], "--json"))
+        assert verified["ok"] is True
+        assert verified["integrity"]["row_counts"] == out["row_counts"]
+        first = safesnap("restore", out["artifact"], "--to", restored, "--json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert one_json(first)["restored"]["row_counts"] == {"peers": 500, "stats": 0}
+        again = safesnap("restore", out["artifact"], "--to", restored, "--json")
+        assert again.returncode == 7
+        assert one_json(again)["error"]["code"] == "refused"
+    finally:
+        conn = admin()
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{restored}`")
+        conn.close()
