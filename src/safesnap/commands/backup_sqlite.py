@@ -52,6 +52,7 @@ def backup_sqlite(
         "source_bytes": info.source_bytes,
         "seconds": round(info.seconds, 3),
         **{k: info.manifest.get(k) for k in _FACTS},
+        "swept_temp_files": outcome.details.get("swept_temp_files", 0),
     }
     if json_out:
         print_json(result)

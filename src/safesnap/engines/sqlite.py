@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 from safesnap import artifacts
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.errors import IntegrityError, RefusedError, SourceError
+from safesnap.output import log
 from safesnap.quiesce import sqlite as q
 
 DEFAULT_MAX_HOLD_SECONDS = 30.0
@@ -154,8 +155,9 @@ class SqliteEngine:
                 os.close(held)
         keys = ("journal_mode", "method", "integrity_result", "writer_lockout_seconds")
         details = {k: manifest[k] for k in keys}
-        if swept:
-            details["swept_temp_files"] = swept
+        if swept:  # a count: run reports keep scalars; the names go to the log
+            log.info("removed abandoned temp copies in %s: %s", ctx.dest, ", ".join(swept))
+            details["swept_temp_files"] = len(swept)
         return BackupOutcome(artifact=info, details=details)
 
     def _store(
