@@ -80,6 +80,32 @@ def test_rollback_copy_reports_lockout_and_writers_wait(tmp_path: Path, sqlite_w
     assert sqlite3.connect(copy).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_wal_copies_stay_consistent_through_checkpoints_and_restarts(
+    tmp_path: Path, sqlite_writer: Any
+) -> None:
+    """A writer checkpointing every 2 pages restarts the WAL from frame 1 all the time; every
+    copy taken meanwhile must be exactly the source's rows 1..K for some K."""
+    db = tmp_path / "src.db"
+    make_db(db, 2, "wal")
+    writer = sqlite_writer(db, interval=0.001, autocheckpoint=2)
+    seen = []
+    for i in range(8):  # bounded: 8 copies of a 2 MiB database
+        copy = tmp_path / f"copy{i}.db"
+        raw_copy(db, copy, busy_timeout=5)
+        finish_copy(copy)
+        assert sqlite3.connect(copy).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        seen.append(copy)
+        time.sleep(0.03)
+    stats = writer.stop()
+    assert stats.errors == 0, stats.error_samples
+    counts = [_count(c) for c in seen]
+    assert counts == sorted(counts) and counts[-1] > counts[0]  # the writer moved on meanwhile
+    for copy in seen:
+        k = _count(copy)
+        assert table_digest(copy, "events") == table_digest(db, "events", k)
+        assert table_digest(copy, "bulk") == table_digest(db, "bulk")
+
+
 def test_missing_source_is_not_created(tmp_path: Path) -> None:
     db = tmp_path / "missing.db"
     with pytest.raises(SourceError, match="not found"):
