@@ -142,13 +142,13 @@ class SqliteEngine:
         held: int | None = None
         try:
             copy = q.raw_copy(
-                source, tmp, busy_timeout=target.busy_timeout, progress=_half(ctx, size, 0)
+                source, tmp, busy_timeout=target.busy_timeout, progress=_pass(ctx, size)
             )
             held = _hold(tmp)
             q.finish_copy(tmp)
             manifest = _manifest(target, source, copy)
             manifest.update(plan=ctx.plan, run_id=ctx.run_id or None)
-            info = self._store(tmp, target, ctx, manifest, copy, _half(ctx, size, size))
+            info = self._store(tmp, target, ctx, manifest, copy, _pass(ctx, size))
         finally:
             _remove(tmp)
             if held is not None:
@@ -266,14 +266,15 @@ def _source_size(path: Path) -> int:
     return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def _half(ctx: BackupContext, size: int, offset: int) -> Callable[[int], None] | None:
-    """Progress over two passes (copy, then compress) reported as one bar of 2x the size."""
+def _pass(ctx: BackupContext, size: int) -> Callable[[int], None] | None:
+    """Progress of one pass over the database (the copy, then compression): the bar shows the
+    database's real size and fills twice, the second time slowly (compression is ~90 %)."""
     report = ctx.progress
     if report is None:
         return None
 
     def update(done: int) -> None:
-        report(offset + done, 2 * size)
+        report(done, size)
 
     return update
 
