@@ -133,6 +133,21 @@ def test_exclusive_lock_beyond_busy_timeout(tmp_path: Path, sqlite_lock_holder: 
     assert not (tmp_path / "copy.db").exists()
 
 
+def test_wal_copy_is_not_blocked_by_a_long_write_transaction(
+    tmp_path: Path, sqlite_lock_holder: Any
+) -> None:
+    """In WAL mode BEGIN EXCLUSIVE only excludes writers: the copy goes ahead, without the
+    holder's uncommitted rows."""
+    db = tmp_path / "src.db"
+    make_db(db, 0.2, "wal")
+    sqlite_lock_holder(db, "BEGIN EXCLUSIVE", "INSERT INTO events(at, v) VALUES (1, x'00')")
+    copy = tmp_path / "copy.db"
+    result = raw_copy(db, copy, busy_timeout=0.3)
+    finish_copy(copy)
+    assert result.writer_lockout_seconds == 0.0
+    assert _count(copy) == 0
+
+
 def test_wal_exclusive_locking_mode_is_busy(tmp_path: Path, sqlite_lock_holder: Any) -> None:
     """A WAL writer in locking_mode=EXCLUSIVE keeps its wal-index private: nobody can read."""
     db = tmp_path / "src.db"
