@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import time
@@ -126,3 +128,21 @@ def test_bad_option_is_a_config_error(tmp_path: Path, sqlite_db: Any) -> None:
                     "--compress", "lz4")  # fmt: skip
     _assert_failed(proc, "config_invalid", 2)
     assert not (tmp_path / "d").exists()
+
+
+def _limit_file_size() -> None:  # runs in the child before exec
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+
+
+def test_destination_full(tmp_path: Path, sqlite_db: Any) -> None:
+    """A file-size limit makes every write past 256 KiB fail like a full disk would."""
+    db = sqlite_db(mb=1)
+    dest = tmp_path / "dest"
+    proc = subprocess.run(
+        [sys.executable, "-m", "safesnap", "backup", "sqlite", str(db), "--dest", str(dest),
+         "--json"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limit_file_size,
+    )  # fmt: skip
+    _assert_failed(proc, "artifact_invalid", 6)
+    assert _leftovers(dest) == []

@@ -177,8 +177,12 @@ def _copy_chunk(src_fd: int, dst_fd: int, count: int, src: Path) -> int:
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 
 
+# copy_file_range fails for either side; these can only be the destination's fault.
+_DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
+
+
 def _io_error(exc: OSError, src: Path | None) -> Exception:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES) or src is None:
+    if exc.errno in _DEST_ERRNOS or src is None:
         return ArtifactError(
             f"cannot write the temporary copy: {exc.strerror}",
             hint="The destination needs free space for one uncompressed copy plus the artifact.",
