@@ -4,6 +4,7 @@ is the one place that maps errors to exit codes and `--json` error objects."""
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 import click
 import typer
@@ -43,6 +44,23 @@ def _root(
     configure_logging(verbose)
 
 
+def _vendored_click_exception() -> tuple[type[Exception], ...]:
+    """typer >= 0.20 raises usage errors from its own vendored click, whose classes are not
+    subclasses of the installed click's; catch both."""
+    try:
+        from typer._click.exceptions import (  # type: ignore[import-not-found,unused-ignore]
+            ClickException,
+        )
+    except ImportError:
+        return ()
+    return (ClickException,)
+
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE: tuple[type[Exception], ...] = (click.ClickException, *_vendored_click_exception())
+_ABORT = (click.exceptions.Abort, typer.Abort)
+
+
 def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
 
@@ -57,15 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     except SafesnapError as exc:
         _report_error(exc, json_mode=_wants_json(args))
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except _USAGE as exc:
+        usage = cast(click.ClickException, exc)  # same interface in typer's vendored copy
         if _wants_json(args):
-            print_json({"ok": False, "error": {"code": "usage", "message": exc.format_message()}})
+            print_json({"ok": False, "error": {"code": "usage", "message": usage.format_message()}})
         else:
-            exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+            usage.show()
+        sys.exit(usage.exit_code)
+    except (*_ABORT, KeyboardInterrupt):
         stderr_console.print("interrupted")
         sys.exit(130)
 
