@@ -103,7 +103,9 @@ class SnapshotProvider(Protocol):
         seconds. Idempotent."""
         ...
 
-    def list_snapshots(self, labels: Mapping[str, str], *, region: str | None = None) -> list[Snapshot]:
+    def list_snapshots(
+        self, labels: Mapping[str, str], *, region: str | None = None
+    ) -> list[Snapshot]:
         """Every snapshot carrying all of `labels` (an empty mapping still only lists snapshots
         labelled managed-by=safesnap), in `region` or the provider's default. Follows
         pagination. Idempotent."""
@@ -114,7 +116,9 @@ class SnapshotProvider(Protocol):
         managed-by=safesnap label. Idempotent: deleting a snapshot that is already gone succeeds."""
         ...
 
-    def copy_to_region(self, snapshot: Snapshot, region: str, labels: Mapping[str, str]) -> Snapshot:
+    def copy_to_region(
+        self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
+    ) -> Snapshot:
         """Start a copy of a completed snapshot into `region`; return the new (pending) copy,
         labelled at creation. Raises ProviderError (permanent) when capabilities say
         cross_region_copy is False. NOT idempotent (look for the labelled copy first)."""

@@ -52,14 +52,21 @@ class Engine(Protocol):
         coordinates, ...). Exit always releases, also on exceptions."""
         ...
 
-    def verify(self, artifact: Path, manifest: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    def verify(
+        self, artifact: Path, manifest: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Check that the artifact's content restores (checksum is checked by the caller).
         `options` carries engine-specific CLI options (e.g. MySQL connection). Raises
         IntegrityError when it does not."""
         ...
 
     def restore(
-        self, artifact: Path, manifest: Mapping[str, Any], to: str, *, force: bool,
+        self,
+        artifact: Path,
+        manifest: Mapping[str, Any],
+        to: str,
+        *,
+        force: bool,
         options: Mapping[str, Any],
     ) -> dict[str, Any]:
         """Restore into `to` (a file path for SQLite, a database name for MySQL), atomically
@@ -78,6 +85,8 @@ _MODULES = {
 def get_engine(name: str) -> Engine:
     module_name = _MODULES.get(name)
     if module_name is None:
-        raise ArtifactError(f"unknown database engine {name!r}; known: {', '.join(sorted(_MODULES))}")
+        raise ArtifactError(
+            f"unknown database engine {name!r}; known: {', '.join(sorted(_MODULES))}"
+        )
     engine: Engine = importlib.import_module(module_name).ENGINE
     return engine
