@@ -35,7 +35,7 @@ from safesnap.compression import (
     compressing_writer,
     decompressing_reader,
 )
-from safesnap.errors import ArtifactError, ConfigError, IntegrityError
+from safesnap.errors import ArtifactError, ConfigError, DestinationError, IntegrityError
 from safesnap.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -144,7 +144,7 @@ def write_artifact(
     except SourceFailed as exc:
         raise exc.original from None  # the source's own error, for the engine to classify
     except OSError as exc:  # ENOSPC, EROFS, EACCES, EFBIG... on the destination
-        raise ArtifactError(
+        raise DestinationError(
             f"cannot write the artifact into {dest_dir}: {exc.strerror or exc}",
             hint="Check free space, permissions and mount state of the destination.",
             target=target,

@@ -97,6 +97,13 @@ class ArtifactError(SafesnapError):
     exit_code = 6
 
 
+class DestinationError(ArtifactError):
+    """The destination (the attached volume) cannot be written: full, read-only, no permission."""
+
+    code = "destination_failed"
+    exit_code = 12
+
+
 class RefusedError(SafesnapError):
     """safesnap refused something destructive (overwrite, non-empty database) without --force."""
 

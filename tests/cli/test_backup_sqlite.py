@@ -144,5 +144,5 @@ def test_destination_full(tmp_path: Path, sqlite_db: Any) -> None:
          "--json"],
         capture_output=True, text=True, timeout=60, preexec_fn=_limit_file_size,
     )  # fmt: skip
-    _assert_failed(proc, "artifact_invalid", 6)
+    _assert_failed(proc, "destination_failed", 12)
     assert _leftovers(dest) == []

@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import quote
 
 from safesnap.errors import (
-    ArtifactError,
+    DestinationError,
     IntegrityError,
     QuiesceError,
     SourceBusyError,
@@ -183,7 +183,7 @@ _DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACC
 
 def _io_error(exc: OSError, src: Path | None) -> Exception:
     if exc.errno in _DEST_ERRNOS or src is None:
-        return ArtifactError(
+        return DestinationError(
             f"cannot write the temporary copy: {exc.strerror}",
             hint="The destination needs free space for one uncompressed copy plus the artifact.",
         )
