@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 SnapshotKind = Literal["nightly", "pre-upgrade", "manual"]
+DO_VOLUME_CAP = 25  # DigitalOcean: snapshots per volume (specs/README.md)
 
 
 class _Spec(BaseModel):

@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from safesnap.errors import ConfigError
-from safesnap.plan_snapshots import SnapshotSpec
+from safesnap.plan_snapshots import DO_VOLUME_CAP, DigitalOceanSnapshot, SnapshotSpec
 
 Compression = Literal["zstd", "gzip", "xz", "none"]
 IntegrityCheck = Literal["quick", "full", "off"]
@@ -284,6 +284,19 @@ class Plan(BaseSettings):
         if dupes:
             raise ValueError(f"target names must be unique; repeated: {', '.join(dupes)}")
         return targets
+
+    @model_validator(mode="after")
+    def _retention_fits_snapshot_caps(self) -> Plan:
+        # Retention keeps at most this many runs; DigitalOcean refuses the 26th volume snapshot.
+        most = sum(self.retention.model_dump().values())
+        for target in self.targets:
+            spec = target.snapshot
+            if isinstance(spec, DigitalOceanSnapshot) and spec.volume_ids and most > DO_VOLUME_CAP:
+                raise ValueError(
+                    f"target {target.name}: retention can keep up to {most} snapshots per volume, "
+                    f"but DigitalOcean allows {DO_VOLUME_CAP}; lower the keep_* counts"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

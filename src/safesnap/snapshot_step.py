@@ -18,6 +18,7 @@ from safesnap.engines import get_engine
 from safesnap.errors import ConfigError
 from safesnap.output import log
 from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
+from safesnap.snapshot_limits import check_volume_limits
 from safesnap_providers.base import (
     Capabilities,
     Snapshot,
@@ -85,6 +86,8 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
     labels = _labels(plan, target, request, run_id, spec)
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
+    if not request.dry_run:
+        check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
     hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
     with hold as held:
         # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the

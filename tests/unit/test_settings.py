@@ -190,3 +190,13 @@ def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None
 def test_env_example_is_current() -> None:
     committed = (Path(__file__).parents[2] / ".env.example").read_text()
     assert committed == env_example(), "regenerate: safesnap config env-example > .env.example"
+
+
+def test_retention_that_could_exceed_digitalocean_volume_cap_is_rejected(tmp_path: Path) -> None:
+    text = FOUNDATION_PLAN.replace("keep_monthly = 6", "keep_monthly = 12").replace(
+        'tracker.db"', 'tracker.db"\nsnapshot = { provider = "digitalocean", volume_ids = ["v1"] }'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_plan(write(tmp_path, text))
+    assert "up to 26 snapshots per volume" in "\n".join(info.value.problems)
+    load_plan(write(tmp_path, text.replace("keep_monthly = 12", "keep_monthly = 11")))
