@@ -124,3 +124,5 @@ def write_metrics(path: Path, report: RunReport) -> None:
 
     with atomic_write(path, overwrite=True) as out:
         out.write(("\n".join(lines) + "\n").encode())
+    # node_exporter runs as its own user and must read this; it holds no secrets.
+    path.chmod(0o644)
