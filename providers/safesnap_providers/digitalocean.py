@@ -35,6 +35,7 @@ from safesnap_providers.base import (
     labels_match,
 )
 from safesnap_providers.do_api import PROVIDER, DoApi
+from safesnap_providers.polling import poll_until
 
 TAG_PREFIX = "safesnap:"
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
@@ -187,42 +188,53 @@ class DigitalOcean:
         return self._snapshot(item, snapshot.region)
 
     def _wait_region(self, snapshot: Snapshot, timeout: float) -> Snapshot:
-        deadline, interval = time.monotonic() + timeout, self.poll_interval
-        while time.monotonic() < deadline:
-            self.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 1.5, self.max_poll_interval)
+        """Poll the image until it lists the region (the caller has just seen it missing)."""
+
+        def arrived() -> Snapshot | None:
             item = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
             if snapshot.region in (item.get("regions") or []):
                 return self._snapshot(item, snapshot.region)
-        raise ProviderTimeoutError(
-            f"snapshot {snapshot.id} not in {snapshot.region} after {timeout:.0f}s",
-            provider=PROVIDER,
-            resource_id=snapshot.id,
+            return None
+
+        return poll_until(
+            arrived,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.max_poll_interval,
+            sleep=self.sleep,
+            check_first=False,
+            on_timeout=lambda: ProviderTimeoutError(
+                f"snapshot {snapshot.id} not in {snapshot.region} after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
         )
 
     def _wait_action(self, action_id: int, snapshot: Snapshot, timeout: float) -> None:
         """Poll `GET /v2/actions/{id}` with capped exponential backoff until it completes."""
-        deadline = time.monotonic() + timeout
-        interval = self.poll_interval
-        while True:
+
+        def completed() -> bool | None:
             status = self.api.get(f"actions/{action_id}")["action"]["status"]
-            if status == "completed":
-                return
             if status == "errored":
                 raise ProviderError(
                     f"DigitalOcean action {action_id} errored",
                     provider=PROVIDER,
                     resource_id=snapshot.id,
                 )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ProviderTimeoutError(
-                    f"DigitalOcean action {action_id} still in progress after {timeout:.0f}s",
-                    provider=PROVIDER,
-                    resource_id=snapshot.id,
-                )
-            self.sleep(min(interval, left))
-            interval = min(interval * 1.5, self.max_poll_interval)
+            return True if status == "completed" else None
+
+        poll_until(
+            completed,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.max_poll_interval,
+            sleep=self.sleep,
+            on_timeout=lambda: ProviderTimeoutError(
+                f"DigitalOcean action {action_id} still in progress after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+        )
 
     def _label_droplet_snapshot(self, pending: Snapshot) -> Snapshot:
         found = [

@@ -43,6 +43,7 @@ from safesnap_providers.base import (
     labels_match,
 )
 from safesnap_providers.hcloud_errors import PERMANENT_HINTS, PROVIDER, call, take_over_retries
+from safesnap_providers.polling import poll_until
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 T = TypeVar("T")
@@ -111,32 +112,36 @@ class Hetzner:
         return [self._snapshot(created.image)]
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
-        deadline = time.monotonic() + timeout
-        interval = self.poll_interval
+        deadline = time.monotonic() + timeout  # protecting the image shares the budget
         action_id = self._actions.get(snapshot.id)
-        while True:
+
+        def completed() -> bool | None:
             state = self._poll(snapshot.id, action_id)
-            if state == "completed":
-                image = self._get_image(snapshot.id)
-                if self.protect and not _protected(image):
-                    self._set_protection(snapshot.id, True, deadline)
-                    image = self._get_image(snapshot.id)
-                return self._snapshot(image)
             if state == "error":
                 raise ProviderError(
                     f"Hetzner snapshot {snapshot.id} failed",
                     provider=PROVIDER,
                     resource_id=snapshot.id,
                 )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ProviderTimeoutError(
-                    f"Hetzner snapshot {snapshot.id} still creating after {timeout:.0f}s",
-                    provider=PROVIDER,
-                    resource_id=snapshot.id,
-                )
-            self.sleep(min(interval, left))
-            interval = min(interval * 1.5, self.max_poll_interval)
+            return True if state == "completed" else None
+
+        poll_until(
+            completed,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.max_poll_interval,
+            sleep=self.sleep,
+            on_timeout=lambda: ProviderTimeoutError(
+                f"Hetzner snapshot {snapshot.id} still creating after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+        )
+        image = self._get_image(snapshot.id)
+        if self.protect and not _protected(image):
+            self._set_protection(snapshot.id, True, deadline)
+            image = self._get_image(snapshot.id)
+        return self._snapshot(image)
 
     def _poll(self, image_id: str, action_id: int | None) -> str:
         """completed | pending | error, from the action when this process started it, else
@@ -152,17 +157,31 @@ class Hetzner:
             lambda: self.client.images.change_protection(Image(id=int(image_id)), delete=delete),
             image_id,
         )
-        interval = self.poll_interval
-        while action.status == "running" and time.monotonic() < deadline:
-            self.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 1.5, self.max_poll_interval)
-            action = self._get_action(action.id, image_id)
-        if action.status != "success":
-            raise ProviderError(
+        action_id = action.id
+
+        def settled() -> BoundAction | None:
+            current = self._get_action(action_id, image_id)
+            return None if current.status == "running" else current
+
+        def unfinished() -> ProviderError:
+            return ProviderError(
                 f"changing protection of image {image_id} did not finish",
                 provider=PROVIDER,
                 resource_id=image_id,
             )
+
+        if action.status == "running":  # the answer above is fresh: sleep before asking again
+            action = poll_until(
+                settled,
+                timeout=deadline - time.monotonic(),
+                interval=self.poll_interval,
+                max_interval=self.max_poll_interval,
+                sleep=self.sleep,
+                check_first=False,
+                on_timeout=unfinished,
+            )
+        if action.status != "success":
+            raise unfinished()
 
     # ---- list / delete -------------------------------------------------------------------
     def list_snapshots(

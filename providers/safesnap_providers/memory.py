@@ -30,6 +30,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
+from safesnap_providers.polling import poll_until
 
 FULL_CAPABILITIES = Capabilities(
     volume_snapshots=True,
@@ -167,24 +168,32 @@ class MemoryProvider:
             return out
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
-        deadline = time.monotonic() + timeout
-        while True:
+        last = snapshot  # the latest answer, for the timeout message
+
+        def completed() -> Snapshot | None:
+            nonlocal last
             self._maybe_fail("wait")
-            current = self._poll(snapshot.id)
-            if current.state == "completed":
-                return current
-            if current.state == "error":
+            last = self._poll(snapshot.id)
+            if last.state == "error":
                 raise ProviderError(
                     f"snapshot {snapshot.id} failed", provider=self.name, resource_id=snapshot.id
                 )
-            if time.monotonic() >= deadline:
-                raise ProviderTimeoutError(
-                    f"snapshot {snapshot.id} still {current.state} after {timeout:.0f}s",
-                    provider=self.name,
-                    resource_id=snapshot.id,
-                    transient=False,
-                )
-            self.sleep(self.poll_interval)
+            return last if last.state == "completed" else None
+
+        return poll_until(
+            completed,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.poll_interval,
+            factor=1.0,  # a fixed interval: the fake's snapshots finish after a number of polls
+            sleep=self.sleep,
+            on_timeout=lambda: ProviderTimeoutError(
+                f"snapshot {snapshot.id} still {last.state} after {timeout:.0f}s",
+                provider=self.name,
+                resource_id=snapshot.id,
+                transient=False,
+            ),
+        )
 
     def list_snapshots(
         self, labels: Mapping[str, str], *, region: str | None = None
