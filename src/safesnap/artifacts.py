@@ -7,8 +7,9 @@ target and say what they are: `<target>.<YYYYmmddTHHMMSSZ>.<kind>.<ext>[.zst|.gz
 artifact in the same second gets `_1`, `_2`, ... after the timestamp instead of overwriting.
 
 Guarantees (documented in docs/reference/artifacts.md, tested in tests/unit/test_artifacts.py):
-memory is bounded by `compression.CHUNK` whatever the input size; a crash at any point leaves
-the complete artifact or only a hidden `.*.tmp` file (swept by `catalog.sweep_temporaries`).
+memory is bounded by `compression.CHUNK` and zstd's job buffers whatever the input size; a
+crash at any point leaves the complete artifact or only a hidden `.*.tmp` file (swept by
+`catalog.sweep_temporaries`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from safesnap.compression import (
     CHUNK,
     SUFFIXES,
     check_codec,
+    check_threads,
     compressing_writer,
     decompressing_reader,
 )
@@ -113,6 +115,7 @@ def write_artifact(
     ext: str,
     compression: str = "zstd",
     level: int | None = None,
+    threads: int = 1,
     kind: str = "manual",
     manifest: Mapping[str, Any] | None = None,
     created_at: datetime | None = None,
@@ -120,7 +123,8 @@ def write_artifact(
 ) -> ArtifactInfo:
     """Stream `source` through the compressor into dest_dir atomically; write the manifest.
 
-    `created_at` is the consistent point (default: now). If the source raises, nothing is left
+    `threads` is the number of zstd compression workers (0: one per core; other codecs ignore
+    it). `created_at` is the consistent point (default: now). If the source raises, nothing is left
     behind and the source's exception propagates unchanged. A failure on the destination (full,
     read-only, ...) raises ArtifactError, also leaving nothing behind. If writing the manifest
     fails, the artifact is removed too: without its manifest it would not be a backup.
@@ -128,10 +132,11 @@ def write_artifact(
     created = utc(created_at or datetime.now(UTC))
     artifact_name(target, created, kind, ext, compression)  # validate before touching disk
     check_codec(compression, level)
+    check_threads(threads)
     started = time.monotonic()
     try:
         final, stored, source_sha, source_bytes = _write(
-            source, dest_dir, (target, created, kind, ext, compression), level, progress
+            source, dest_dir, (target, created, kind, ext, compression), (level, threads), progress
         )
         data = _build_manifest(manifest, final.name, target, engine, kind, compression, created)
         data.update(sha256=stored.hash.hexdigest(), bytes=stored.count)
@@ -164,15 +169,16 @@ def _write(
     source: IO[bytes],
     dest_dir: Path,
     name_parts: tuple[str, datetime, str, str, str],
-    level: int | None,
+    codec_options: tuple[int | None, int],
     progress: Callable[[int], None] | None,
 ) -> tuple[Path, HashingWriter, str, int]:
     """Stream into a temp file, fsync, publish under a free name, fsync the directory."""
     target, created, kind, ext, codec = name_parts
+    level, threads = codec_options
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with temp_file(dest_dir, artifact_name(target, created, kind, ext, codec)) as (tmp, fh):
         stored = HashingWriter(fh)
-        with compressing_writer(cast(IO[bytes], stored), codec, level) as sink:
+        with compressing_writer(cast(IO[bytes], stored), codec, level, threads) as sink:
             guarded = cast(IO[bytes], GuardedSource(source))
             source_sha, source_bytes = _pump(guarded, sink, progress)
         fh.flush()

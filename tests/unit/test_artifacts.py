@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.fixtures.artifacts import MakeArtifact, flip_byte, visible
@@ -83,6 +84,47 @@ def test_write_read_round_trip(tmp_path: Path, codec: str) -> None:
         assert reader.read() == data
     out = decompress_to(info.path, tmp_path / "restored")
     assert out.read_bytes() == data
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_threaded_zstd_round_trip_and_checksums(tmp_path: Path, threads: int) -> None:
+    # Several zstd jobs (8 MiB each at level 3) so that two workers really share the input.
+    data = b"".join(os.urandom(2048) + bytes(2048) for _ in range(5000))  # ~20 MiB, ratio ~0.5
+    info = write_artifact(
+        io.BytesIO(data), tmp_path, target="db", engine="sqlite", ext="sqlite",
+        compression="zstd", threads=threads, created_at=T0,
+    )  # fmt: skip
+    m = read_manifest(info.path)
+    assert m["source_sha256"] == hashlib.sha256(data).hexdigest()
+    assert m["source_bytes"] == len(data)
+    assert m["sha256"] == hashlib.sha256(info.path.read_bytes()).hexdigest() == info.sha256
+    assert m["bytes"] == info.path.stat().st_size < len(data) * 0.6
+    out = decompress_to(info.path, tmp_path / "restored")  # checks both sha256s on the way
+    assert out.read_bytes() == data
+    # An independent decoder agrees (the frame is standard zstd, with its own checksum).
+    blob = info.path.read_bytes()
+    assert zstandard.get_frame_parameters(blob).has_checksum
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(blob) == data
+
+
+@pytest.mark.parametrize("threads", [-1, 17])
+def test_threads_out_of_range_is_a_config_error(tmp_path: Path, threads: int) -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        write_artifact(
+            io.BytesIO(b"x"), tmp_path, target="db", engine="sqlite", ext="sqlite",
+            threads=threads,
+        )  # fmt: skip
+    assert visible(tmp_path) == []
+
+
+@pytest.mark.parametrize("codec", ["gzip", "xz", "none"])
+def test_other_codecs_ignore_threads(tmp_path: Path, codec: str) -> None:
+    info = write_artifact(
+        io.BytesIO(b"abc" * 1000), tmp_path, target="db", engine="sqlite", ext="sqlite",
+        compression=codec, threads=4,
+    )  # fmt: skip
+    with open_decompressed(info.path) as reader:
+        assert reader.read() == b"abc" * 1000
 
 
 def test_files_are_0600(tmp_path: Path, make_artifact: MakeArtifact) -> None:
