@@ -159,6 +159,7 @@ def _backup(
         dest=dest,
         compression=plan.destination.compression,
         level=plan.destination.compression_level,
+        threads=plan.destination.compression_threads,
         kind=request.kind,
         plan=plan.plan,
         run_id=run_id,

@@ -55,6 +55,15 @@ class Destination(Strict):
     compression_level: int | None = Field(
         None, ge=1, le=22, description="Compression level; default is the codec's own."
     )
+    compression_threads: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description=(
+            "zstd compression threads (0 = one per core; gzip/xz ignore it). More finishes "
+            "sooner but takes CPU from the database being backed up."
+        ),
+    )
 
 
 class Retention(Strict):

@@ -63,6 +63,20 @@ def test_json_contract(tmp_path: Path, sqlite_db: Any, mode: str) -> None:
     assert table_digest(restored, "bulk") == table_digest(db, "bulk")
 
 
+def test_threads_option(tmp_path: Path, sqlite_db: Any) -> None:
+    db = sqlite_db(mb=1)
+    dest = tmp_path / "dest"
+    proc = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    artifact = Path(_json(proc)["artifact"])
+    assert artifact.name.endswith(".sqlite.zst")
+    restored = tmp_path / "restored.db"
+    artifacts.decompress_to(artifact, restored)  # checks both sha256s
+    assert table_digest(restored, "bulk") == table_digest(db, "bulk")
+    bad = safesnap("backup", "sqlite", str(db), "--dest", str(dest), "--json", "--threads", "17")
+    assert bad.returncode == 2, (bad.stdout, bad.stderr)
+
+
 def test_human_output_goes_to_stderr(tmp_path: Path, sqlite_db: Any) -> None:
     db = sqlite_db(mb=0.2)
     proc = safesnap("backup", "sqlite", str(db), "--dest", str(tmp_path / "d"))

@@ -122,6 +122,20 @@ snapshot = { provider = "hetzner", volume_ids = ["123"] }
     assert "targets[1].snapshot" in problems and "no volume snapshot API" in problems
 
 
+def test_compression_threads_default_range_and_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, FOUNDATION_PLAN)
+    assert load_plan(path).destination.compression_threads == 1  # the database keeps a core
+    monkeypatch.setenv("SAFESNAP_DESTINATION__COMPRESSION_THREADS", "0")
+    assert load_plan(path).destination.compression_threads == 0  # one per core
+    for bad in ("17", "-1"):
+        monkeypatch.setenv("SAFESNAP_DESTINATION__COMPRESSION_THREADS", bad)
+        with pytest.raises(ConfigError) as info:
+            load_plan(path)
+        assert "destination.compression_threads" in "\n".join(info.value.problems)
+
+
 def test_duplicate_target_names_rejected(tmp_path: Path) -> None:
     text = FOUNDATION_PLAN + '\n[[targets]]\nname = "tracker"\npath = "/other.db"\n'
     with pytest.raises(ConfigError) as info:
@@ -200,3 +214,24 @@ def test_retention_that_could_exceed_digitalocean_volume_cap_is_rejected(tmp_pat
         load_plan(write(tmp_path, text))
     assert "up to 26 snapshots per volume" in "\n".join(info.value.problems)
     load_plan(write(tmp_path, text.replace("keep_monthly = 12", "keep_monthly = 11")))
+
+
+def test_compression_threads_reach_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safesnap import pipeline
+    from safesnap.engines import BackupContext
+
+    seen: list[BackupContext] = []
+
+    class Engine:
+        def backup(self, target: object, ctx: BackupContext) -> None:
+            seen.append(ctx)
+
+    monkeypatch.setattr(pipeline, "get_engine", lambda name: Engine())
+    plan = load_plan(write(tmp_path, FOUNDATION_PLAN + "\n"))
+    plan = plan.model_copy(
+        update={"destination": plan.destination.model_copy(update={"compression_threads": 2})}
+    )
+    pipeline._backup(plan, plan.targets[0], pipeline.RunRequest(), "run", tmp_path)
+    assert seen[0].threads == 2

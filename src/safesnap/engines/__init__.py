@@ -25,6 +25,7 @@ class BackupContext:
     dest: Path
     compression: str = "zstd"
     level: int | None = None
+    threads: int = 1  # zstd compression workers; 0 = one per core; other codecs ignore it
     kind: str = "manual"  # nightly | pre-upgrade | manual
     plan: str = "default"
     run_id: str = ""

@@ -100,6 +100,7 @@ class FilesEngine:
                 ext="tar",
                 compression=ctx.compression,
                 level=ctx.level,
+                threads=ctx.threads,
                 kind=ctx.kind,
                 # `record` is filled by the tar thread, complete by the time the manifest is built.
                 manifest={

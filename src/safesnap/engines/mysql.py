@@ -113,6 +113,7 @@ class MysqlEngine:
                 ext="sql",
                 compression=ctx.compression,
                 level=ctx.level,
+                threads=ctx.threads,
                 kind=ctx.kind,
                 manifest=extras,
                 progress=(lambda done: progress(done, None)) if progress else None,

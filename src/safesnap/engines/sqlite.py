@@ -181,8 +181,8 @@ class SqliteEngine:
             reader = _CheckedAtEof(fh, check, manifest)
             return artifacts.write_artifact(
                 cast(BinaryIO, reader), ctx.dest, target=target.name, engine=self.name,
-                ext="sqlite", compression=ctx.compression, level=ctx.level, kind=ctx.kind,
-                manifest=manifest, created_at=copy.consistent_at, progress=progress,
+                ext="sqlite", compression=ctx.compression, level=ctx.level, threads=ctx.threads,
+                kind=ctx.kind, manifest=manifest, created_at=copy.consistent_at, progress=progress,
             )  # fmt: skip
 
     def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:
