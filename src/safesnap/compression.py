@@ -10,8 +10,8 @@ writing in the caller overlap with compression. The synchronous API (no workers)
 speed of `zstd --single-thread`, which on 1 GiB was ~1.5x slower than `zstd -T1` (measured, see
 docs/benchmarks.md, "SQLite"). At the fast levels (1-4) jobs are `ZSTD_JOB_SIZE` instead of
 zstd's default 4x the window (8 MiB at level 3): measured on 1 GiB, 12% less CPU, the same
-wall time and ratio (+0.005%), and peak memory back to that of the synchronous API (28 MiB for
-one worker instead of 54, 37 instead of 90 for two).
+wall time and ratio (+0.005%), and less memory (peak RSS of a bare python-zstandard process:
+28 MiB instead of 54 with one worker, 37 instead of 90 with two).
 """
 
 from __future__ import annotations
