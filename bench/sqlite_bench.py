@@ -6,6 +6,7 @@ Compares, on the same database in the same run:
   cp+zstd             cp, then `zstd -T1` at safesnap's default level (the 1.5x target's base)
   safesnap            `safesnap backup sqlite` (raw route + quick_check + zstd), a separate process
   safesnap-t2         the same with `--threads 2` (two zstd workers; compression_threads = 2)
+  safesnap-nice0      `safesnap --nice 0`: without lowering its CPU priority (the default is 10)
   vacuum_into         VACUUM INTO with synchronous=OFF on the copying connection
   backup_api          Python Connection.backup(pages=-1): one step
   sqlite3_cli         `sqlite3 db ".backup out"` (the tracker live demo's method), capped
@@ -42,7 +43,16 @@ from tests.fixtures.sqlite_writer import Writer, make_db, percentile  # noqa: E4
 
 from safesnap.compression import DEFAULT_LEVELS  # noqa: E402
 
-METHODS = ["cp", "cp+zstd", "safesnap", "safesnap-t2", "vacuum_into", "backup_api", "sqlite3_cli"]
+METHODS = [
+    "cp",
+    "cp+zstd",
+    "safesnap",
+    "safesnap-t2",
+    "safesnap-nice0",
+    "vacuum_into",
+    "backup_api",
+    "sqlite3_cli",
+]
 RSS_WRAPPER = """
 import resource, sys
 from safesnap.cli import main
@@ -65,9 +75,12 @@ def run_cp_zstd(db: Path, out: Path, _cap: float) -> dict[str, Any]:
     return {"completed": True, "bytes": Path(f"{out}.zst").stat().st_size}
 
 
-def run_safesnap(db: Path, out: Path, _cap: float, threads: int = 1) -> dict[str, Any]:
-    args = [sys.executable, "-c", RSS_WRAPPER, "backup", "sqlite", str(db), "--dest", str(out),
-            "--json"] + (["--threads", str(threads)] if threads != 1 else [])  # fmt: skip
+def run_safesnap(
+    db: Path, out: Path, _cap: float, threads: int = 1, nice: int = 10
+) -> dict[str, Any]:
+    args = [sys.executable, "-c", RSS_WRAPPER, "--nice", str(nice), "backup", "sqlite", str(db),
+            "--dest", str(out), "--json"]  # fmt: skip
+    args += ["--threads", str(threads)] if threads != 1 else []
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"completed": False, "error": proc.stdout.strip() or proc.stderr[-500:]}
@@ -113,6 +126,7 @@ def run_sqlite3_cli(db: Path, out: Path, cap: float) -> dict[str, Any]:
 RUNNERS: dict[str, Callable[[Path, Path, float], dict[str, Any]]] = {
     "cp": run_cp, "cp+zstd": run_cp_zstd, "safesnap": run_safesnap,
     "safesnap-t2": lambda db, out, cap: run_safesnap(db, out, cap, threads=2),
+    "safesnap-nice0": lambda db, out, cap: run_safesnap(db, out, cap, nice=0),
     "vacuum_into": run_vacuum_into, "backup_api": run_backup_api, "sqlite3_cli": run_sqlite3_cli,
 }  # fmt: skip
 

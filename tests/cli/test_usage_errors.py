@@ -4,6 +4,7 @@ traceback."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,26 @@ def test_version() -> None:
     proc = run("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("safesnap ")
+
+
+NICENESS = """
+import os, sys
+from safesnap.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(os.nice(0))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [((), 10), (("--nice", "3"), 3), (("--nice", "0"), 0)]
+)
+def test_safesnap_lowers_its_cpu_priority(args: tuple[str, ...], expected: int) -> None:
+    base = os.nice(0)
+    proc = subprocess.run(
+        [sys.executable, "-c", NICENESS, *args, "config", "env-example"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert int(proc.stdout.strip().splitlines()[-1]) == min(19, base + expected)
