@@ -52,14 +52,16 @@ def snapshot_requests(spec: Any, target: str, labels: dict[str, str]) -> list[Sn
             requests.append(
                 SnapshotRequest(source_id=str(value), name=base, labels=labels, source_kind=kind)
             )
-    if getattr(spec, "provider", None) == "command":
+    if not requests:
+        # A spec naming no volume, server or instance (the command provider, some plug-ins)
+        # snapshots whatever its provider covers for this target: one request, sourced by name.
         requests.append(SnapshotRequest(source_id=target, name=base, labels=labels))
     return requests
 
 
 def check_capabilities(caps: Capabilities, requests: list[SnapshotRequest], provider: str) -> None:
     for request in requests:
-        if request.source_kind == "volume" and not caps.volume_snapshots and provider != "command":
+        if request.source_kind == "volume" and not caps.volume_snapshots:
             raise ConfigError(
                 f"provider {provider} cannot snapshot volumes",
                 hint="Copy the database as an artifact (the default) and add [[replicas]].",
@@ -86,6 +88,7 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
     labels = _labels(plan, target, request, run_id, spec)
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
+    wait_timeout, copy_timeout = _timeouts(plan, spec)
     if not request.dry_run:
         check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
     hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
@@ -94,13 +97,12 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
         # run's labelled snapshot before retrying, so a create is never repeated blindly.
         created = [snap for r in requests for snap in provider.create_snapshot(r)]
         if not caps.point_in_time_at_request:
-            created = [provider.wait(s, timeout=_wait_timeout(plan, spec)) for s in created]
+            created = [provider.wait(s, timeout=wait_timeout) for s in created]
     facts: dict[str, Any] = dict(held)
     waited = time.monotonic()
-    done = [provider.wait(s, timeout=_wait_timeout(plan, spec)) for s in created]
-    copies = _copy_to_regions(
-        provider, caps, done, list(getattr(spec, "copy_to", [])), labels, plan
-    )
+    done = [provider.wait(s, timeout=wait_timeout) for s in created]
+    copy_to = list(getattr(spec, "copy_to", []))
+    copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
     facts["wait_seconds"] = round(time.monotonic() - waited, 3)
     facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
     facts["api_calls"] = api_call_count(provider)
@@ -124,7 +126,7 @@ def _copy_to_regions(
     snapshots: list[Snapshot],
     regions: list[str],
     labels: dict[str, str],
-    plan: Plan,
+    timeout: float,
 ) -> list[Snapshot]:
     if not regions:
         return []
@@ -135,14 +137,16 @@ def _copy_to_regions(
         )
         return []
     started = [provider.copy_to_region(s, region, labels) for s in snapshots for region in regions]
-    timeout = plan.providers.aws.copy_wait_timeout if plan.providers.aws else 6 * 3600
     return [provider.wait(copy, timeout=timeout) for copy in started]
 
 
-def _wait_timeout(plan: Plan, spec: Any) -> float:
-    config = getattr(plan.providers, spec.provider, None) if spec.provider != "command" else None
-    timeout = getattr(config, "wait_timeout", None) or getattr(spec, "timeout", 3600)
-    return float(timeout or 3600)
+def _timeouts(plan: Plan, spec: Any) -> tuple[float, float]:
+    """(wait, copy) seconds from the provider's [providers.x] table, else the spec's own
+    `timeout` (command), else an hour; copies default to six hours (EBS copies take hours)."""
+    config = getattr(plan.providers, spec.provider, None)
+    wait = float(getattr(config, "wait_timeout", None) or getattr(spec, "timeout", None) or 3600)
+    copy = float(getattr(config, "copy_wait_timeout", None) or 6 * 3600)
+    return wait, copy
 
 
 def _snapshot_dict(snapshot: Snapshot) -> dict[str, Any]:
