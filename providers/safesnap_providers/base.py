@@ -36,6 +36,7 @@ class Capabilities:
     min_interval_seconds: float = 0.0  # minimum time between two snapshots of one volume
     multi_volume_consistent: bool = False  # one call snapshots several volumes at one instant
     restore_to_volume: bool = False
+    lists_snapshots: bool = True  # False: list_snapshots cannot see anything (nothing to prune)
     notes: tuple[str, ...] = ()
 
 

@@ -111,6 +111,7 @@ class CommandProvider:
             cross_region_copy=False,
             point_in_time_at_request=True,  # LVM/ZFS/btrfs snapshots are atomic when created
             restore_to_volume=self.spec.restore is not None,
+            lists_snapshots=self.spec.list is not None,
             notes=("labels are encoded in the snapshot name",),
         )
 

@@ -19,10 +19,10 @@ from typing import Any
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
 from safesnap.errors import ConfigError, ProviderError, SafesnapError
 from safesnap.output import log
-from safesnap.plan_snapshots import CommandSnapshot
 from safesnap.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.runlock import run_lock
 from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
+from safesnap_providers.base import SnapshotProvider
 
 AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
 
@@ -212,21 +212,25 @@ def _snapshot(
 def _snapshot_prune_step(
     plan: Plan, target: AnyTarget, request: RunRequest, result: TargetResult
 ) -> None:
-    spec = target.snapshot
-    if isinstance(spec, CommandSnapshot) and spec.list is None:
-        # Without a list command safesnap cannot see its snapshots, so it cannot prune them.
+    from safesnap_providers.registry import build_provider
+
+    provider = build_provider(target.snapshot, plan, env_file=request.env_file)
+    if not provider.capabilities().lists_snapshots:
+        # A provider that cannot list (a command provider without `list`) cannot prune either.
         result.steps.append(
-            StepResult("snapshot-prune", skipped="the command provider has no list command")
+            StepResult("snapshot-prune", skipped=f"provider {provider.name} cannot list snapshots")
         )
         return
-    _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request))
+    _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request, provider))
 
 
-def _prune_snapshots(plan: Plan, target: AnyTarget, request: RunRequest) -> dict[str, Any]:
+def _prune_snapshots(
+    plan: Plan, target: AnyTarget, request: RunRequest, provider: SnapshotProvider
+) -> dict[str, Any]:
     """Retention for the target's cloud snapshots (only labelled ones; see snapshot_ops)."""
     from safesnap.snapshot_ops import prune_target
 
-    outcome = prune_target(plan, target, env_file=request.env_file).to_dict()
+    outcome = prune_target(plan, target, env_file=request.env_file, provider=provider).to_dict()
     if outcome["errors"]:
         raise ProviderError(
             f"{len(outcome['errors'])} snapshot(s) could not be deleted: {outcome['errors'][:3]}",

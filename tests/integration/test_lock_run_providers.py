@@ -29,6 +29,7 @@ class Cloud:
     broken: str  # the same for a source that does not exist (the provider fails)
     providers: str = ""  # [providers.x] tables
     env: str = ""  # .env lines (tokens)
+    name: str = ""  # the provider under test, set by the fixture
 
 
 def _command(tmp: Path, _: str) -> Iterator[Cloud]:
@@ -104,7 +105,9 @@ CLOUDS: dict[str, Callable[[Path, str], Iterator[Cloud]]] = {
 @pytest.fixture(params=sorted(CLOUDS))
 def cloud(request: pytest.FixtureRequest, tmp_path: Path, aws_env: None) -> Iterator[Cloud]:
     moto = request.getfixturevalue("moto_endpoint") if request.param == "aws" else ""
-    yield from CLOUDS[request.param](tmp_path, moto)
+    for cloud in CLOUDS[request.param](tmp_path, moto):
+        cloud.name = request.param
+        yield cloud
 
 
 def _plan(tmp: Path, db: str, cloud: Cloud, snapshot: str) -> Path:
@@ -140,6 +143,11 @@ def test_lock_is_held_only_across_the_snapshot_request(
     stall = stats.max_latency_during(started, ended)
     assert stall <= facts["lock_held_seconds"] + 0.25, (stall, facts)
     assert timed_insert(scratch_db) < 0.5  # and the lock is gone
+    prune = target.steps[-1]
+    assert prune.name == "snapshot-prune"
+    assert prune.ok
+    if cloud.name == "command":  # its spec has no list command: nothing to prune
+        assert prune.skipped == "provider command cannot list snapshots"
 
 
 def test_lock_is_released_when_the_provider_fails(

@@ -96,3 +96,10 @@ def test_missing_program_is_permanent(tmp_path: Path) -> None:
     with pytest.raises(ProviderError) as info:
         CommandProvider(spec).list_snapshots({})
     assert not info.value.transient
+
+
+def test_without_a_list_command_it_declares_it_cannot_list(tmp_path: Path) -> None:
+    # The run skips snapshot prune on this capability instead of failing every night.
+    assert CommandProvider(command_spec(tmp_path)).capabilities().lists_snapshots is True
+    no_list = command_spec(tmp_path).model_copy(update={"list": None})
+    assert CommandProvider(no_list).capabilities().lists_snapshots is False
