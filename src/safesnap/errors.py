@@ -160,7 +160,45 @@ class ProviderTimeoutError(ProviderError):
 
 
 class RunFailedError(SafesnapError):
-    """A plan run finished with at least one failed target (details in the report)."""
+    """A plan run finished with at least one failed target (details in the report); the other
+    targets ran, and the report, report_file and metrics were written."""
 
     code = "run_failed"
     exit_code = 11
+
+
+class InternalError(SafesnapError):
+    """An exception safesnap did not anticipate (a library error, a bug). Inside a run it fails
+    only the step it happened in; the message names the exception type, the traceback is logged
+    only with --verbose."""
+
+    code = "internal_error"
+    exit_code = 1
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, target: str | None = None) -> InternalError:
+        return cls(
+            f"{type(exc).__name__}: {exc}",
+            hint="run again with --verbose for the traceback, and report it as a bug",
+            target=target,
+        )
+
+
+class InterruptedRunError(SafesnapError):
+    """SIGINT arrived (Ctrl-C); temporary files were removed, nothing half-written is left.
+    Exit codes follow the shell convention 128 + signal number."""
+
+    code = "interrupted"
+    exit_code = 130
+
+    def __init__(self, signal_name: str = "SIGINT", **kw: Any) -> None:
+        super().__init__(f"interrupted by {signal_name}; temporary files removed", **kw)
+
+
+class TerminatedRunError(InterruptedRunError):
+    """SIGTERM arrived (systemd stopping the service, `kill`); cleaned up as for SIGINT."""
+
+    exit_code = 143
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__("SIGTERM", **kw)
