@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 
-from safesnap.commands.run import ConfigOpt, EnvFileOpt, JsonOpt, resolve_plan
+from safesnap.commands.options import ConfigOpt, EnvFileOpt, JsonOpt, group
+from safesnap.commands.run import resolve_plan
 from safesnap.envdoc import env_example
-from safesnap.output import print_json, stderr_console
+from safesnap.output import print_json, say
 
-config_app = typer.Typer(help="Check a plan; generate .env.example.", no_args_is_help=True)
+config_app = group("Check a plan; generate .env.example.")
 
 
 @config_app.command("check")
@@ -22,13 +23,16 @@ def check(
     if json_out:
         print_json({"ok": True, "plan": plan.model_dump(mode="json")})
         return
-    stderr_console.print(f"plan {plan.plan!r} is valid: {len(plan.targets)} target(s)")
+    say(f"plan {plan.plan!r} is valid: {len(plan.targets)} target(s)")
     for target in plan.targets:
         provider = target.snapshot.provider if target.snapshot else "none"
-        stderr_console.print(f"  {target.name}: engine {target.engine}, snapshot {provider}")
+        say(f"  {target.name}: engine {target.engine}, snapshot {provider}")
 
 
 @config_app.command("env-example")
-def env_example_cmd() -> None:
+def env_example_cmd(json_out: bool = JsonOpt) -> None:
     """Print the .env.example generated from the settings model."""
+    if json_out:
+        print_json({"ok": True, "env_example": env_example()})
+        return
     typer.echo(env_example(), nl=False)
