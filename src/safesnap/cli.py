@@ -21,6 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help for the whole tree (typer passes the root's mode down): rich markup swallowed
+    # "[retention]" and showed flags as "--json <bool>" (commands/options.py).
+    rich_markup_mode=None,
 )
 
 for _name, _command in COMMANDS:

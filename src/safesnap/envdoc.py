@@ -22,10 +22,14 @@ HEADER = """\
 #   SAFESNAP_TARGETS='[{"name": "tracker", "engine": "sqlite", "path": "/data/tracker.db"}]'
 # Secrets are never plan values: the plan names the variable (password_env, token_env,
 # access_key_env, secret_key_env) and safesnap reads it from the environment or this file.
+# safesnap reads ./.env, or the file given with --env-file (use that under cron or systemd,
+# whose working directory is not yours). Variables set in the environment win over the file.
+# Values in this file stay inside safesnap: they are not exported to the programs it runs
+# (the MySQL password reaches mariadb-dump only through a 0600 option file).
 """
 
 SECRETS = """\
-# --- secrets (names are the defaults the plan refers to; keep this file 0600) ---
+# --- secrets (names are examples and defaults the plan refers to; keep this file 0600) ---
 # SAFESNAP_MYSQL_PASSWORD=
 # DIGITALOCEAN_TOKEN=
 # HCLOUD_TOKEN=

@@ -1,9 +1,10 @@
 """Connections to MySQL / MariaDB: from a plan target or from CLI options, plus server detection.
 
 Everything that talks to the server with PyMySQL goes through `connect`, so credentials are
-handled in one place: the password comes from `resolve_secret(password_env)` as a SecretStr and
-is unwrapped only in the call to PyMySQL (and in the 0600 option file for the command-line
-clients, see mysql_dump.py). Connection failures become SourceError *before* anything is locked.
+handled in one place: the password comes from `resolve_secret(password_env)` (the environment,
+else the process's env file: `--env-file` or ./.env) as a SecretStr and is unwrapped only in the
+call to PyMySQL (and in the 0600 option file for the command-line clients, see mysql_dump.py).
+Connection failures become SourceError *before* anything is locked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pymysql
 from pydantic import SecretStr
 
 from safesnap.errors import ConfigError, SourceError
-from safesnap.settings import MysqlTarget, MysqlTls, resolve_secret
+from safesnap.settings import MysqlTarget, MysqlTls, resolve_secret, unset_secret
 
 Flavor = Literal["mariadb", "mysql"]
 
@@ -64,8 +65,9 @@ def _password(password_env: str | None, target: str | None) -> SecretStr | None:
     secret = resolve_secret(password_env)
     if secret is None:
         raise ConfigError(
-            f"environment variable {password_env} (password_env) is not set",
-            hint=f"Export {password_env} or put it in .env; the plan holds only its name.",
+            f"MySQL password: {unset_secret(password_env)}",
+            hint=f"Put {password_env}=... in the env file (mode 0600) and pass it with "
+            "--env-file, or export it; the plan holds only the variable's name.",
             target=target,
         )
     return secret

@@ -1,8 +1,11 @@
 """Running the MySQL/MariaDB command-line clients safely: mariadb-dump out, mariadb in.
 
 Credentials never reach argv (visible to every user in /proc/<pid>/cmdline) or the environment
-(MYSQL_PWD is deprecated and readable in /proc/<pid>/environ by the same user). They go in an
-option file whose path is the FIRST argument (`--defaults-extra-file` is only honoured there):
+(MYSQL_PWD is deprecated and readable in /proc/<pid>/environ by the same user): a client runs
+with safesnap's environment minus the password variable, MYSQL_PWD and any variable holding the
+password (`child_env`), which matters when the password was exported (systemd EnvironmentFile).
+They go in an option file whose path is the FIRST argument (`--defaults-extra-file` is only
+honoured there):
 
 - locally, a 0600 temporary file, removed as soon as the client exits;
 - through a `command_prefix` (e.g. `docker compose exec -T mysql`) a local path is not visible
@@ -52,6 +55,15 @@ def option_file_text(params: ConnParams) -> str:
         lines += [f"ssl-key={_escape(str(tls.key))}"] if tls.key else []
         lines += ["ssl-verify-server-cert"] if tls.verify_identity else []
     return "\n".join(lines) + "\n"
+
+
+def child_env(params: ConnParams | None) -> dict[str, str]:
+    """The environment for a client process: ours without anything that carries the password."""
+    secret = params.password.get_secret_value() if params and params.password else ""
+    drop = {"MYSQL_PWD"}
+    if params is not None and params.password_env:
+        drop.add(params.password_env)
+    return {k: v for k, v in os.environ.items() if k not in drop and not (secret and v == secret)}
 
 
 @contextmanager
@@ -209,6 +221,7 @@ def run_dump(
                 stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=child_env(params),
             )
         except OSError as exc:
             raise ConfigError(f"cannot run {argv[0]}: {exc.strerror}") from None
@@ -248,7 +261,11 @@ def run_load(
         argv = [*prefix, program, *([first] if first else []), "--binary-mode", "--batch"]
         try:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=child_env(params),
             )
         except OSError as exc:
             raise ConfigError(f"cannot run {argv[0]}: {exc.strerror}") from None
@@ -276,11 +293,17 @@ def _no_option_file() -> Iterator[tuple[str, None]]:
     yield "", None
 
 
-def client_version(program: str, prefix: Sequence[str]) -> str | None:
+def client_version(
+    program: str, prefix: Sequence[str], params: ConnParams | None = None
+) -> str | None:
     """`mariadb-dump --version` for the manifest; None when it cannot be run."""
     try:
         done = subprocess.run(
-            [*prefix, program, "--version"], capture_output=True, timeout=20, check=False
+            [*prefix, program, "--version"],
+            capture_output=True,
+            timeout=20,
+            check=False,
+            env=child_env(params),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

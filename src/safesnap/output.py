@@ -1,8 +1,10 @@
 """How results reach a person or a program.
 
-One rule: stdout carries results (a single JSON object with `--json`), stderr carries progress
-and logs. On a terminal, progress is a rich bar; under cron (stderr not a terminal) it is a few
-structured log lines, so mail from cron stays short and greppable.
+One rule: stdout carries results (a single JSON object with `--json`; without it the human
+summary, rows and paths), stderr carries progress, logs, warnings and errors, so
+`safesnap list | grep tracker` sees rows only. On a terminal, progress is a rich bar; under cron
+(stderr not a terminal) it is a few structured log lines, so mail from cron stays short and
+greppable.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from rich.progress import (
 
 log = logging.getLogger("safesnap")
 stderr_console = Console(stderr=True)
+# Results. soft_wrap: a long artifact path stays on one line when piped (rich would otherwise
+# break it at 80 columns); highlight off: no colour guessed into numbers and paths. Colour and
+# style only reach a terminal (rich drops them when stdout is a pipe or a file).
+stdout_console = Console(soft_wrap=True, highlight=False)
 ProgressFn = Callable[[int, int | None], None]
 
 
@@ -51,7 +57,18 @@ def print_json(obj: Any) -> None:
 
 
 def interactive() -> bool:
+    """Progress bars: only when a person watches stderr."""
     return sys.stderr.isatty()
+
+
+def stdout_is_terminal() -> bool:
+    """Tables for a person; one plain line per row for a pipe, a file or cron."""
+    return sys.stdout.isatty()
+
+
+def say(text: str, *, markup: bool = False) -> None:
+    """One line of a command's human result on stdout (`markup` for rich [green]...[/] tags)."""
+    stdout_console.print(text, markup=markup)
 
 
 @contextmanager

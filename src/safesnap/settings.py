@@ -1,10 +1,12 @@
 """The plan: what to back up, where to, how long to keep it.
 
 Sources, highest priority first: `SAFESNAP_*` environment variables (nested keys joined with
-`__`, e.g. `SAFESNAP_DESTINATION__PATH`), a `.env` file in the working directory, then the
+`__`, e.g. `SAFESNAP_DESTINATION__PATH`), the env file (`--env-file`, else `./.env`), then the
 TOML plan file. Every model forbids unknown keys, so a typo is an error, not a silently
 ignored setting. Secrets never sit in the plan: it names the environment variable that holds
-them (`password_env`, `token_env`) and `resolve_secret` reads it as a `SecretStr`.
+them (`password_env`, `token_env`) and `resolve_secret` reads it as a `SecretStr`, from the
+environment or the same env file. The env file's values are never copied into `os.environ`,
+so no child process (the dump client, a command provider) inherits a secret from it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from safesnap.compression import LEVEL_RANGES
 from safesnap.errors import ConfigError
 from safesnap.plan_snapshots import DO_VOLUME_CAP, DigitalOceanSnapshot, SnapshotSpec
 
@@ -53,7 +57,8 @@ class Destination(Strict):
     path: Path = Field(description="Directory on the attached volume where artifacts are written.")
     compression: Compression = Field("zstd", description="Artifact compression.")
     compression_level: int | None = Field(
-        None, ge=1, le=22, description="Compression level; default is the codec's own."
+        None,
+        description="Compression level; default is the codec's own. zstd 1-22, gzip 1-9, xz 0-9.",
     )
     compression_threads: int = Field(
         1,
@@ -64,6 +69,18 @@ class Destination(Strict):
             "sooner but takes CPU from the database being backed up."
         ),
     )
+
+    @field_validator("compression_level")
+    @classmethod
+    def _level_fits_codec(cls, level: int | None, info: ValidationInfo) -> int | None:
+        # The ranges compression.check_codec enforces when writing, so a level the codec
+        # rejects fails `config check` and the start of a run, not the backup step at night.
+        codec = info.data.get("compression")
+        if level is not None and codec in LEVEL_RANGES and codec != "none":
+            low, high = LEVEL_RANGES[codec]
+            if not low <= level <= high:
+                raise ValueError(f"{level} is out of range for {codec} ({low}-{high})")
+        return level
 
 
 class Retention(Strict):
@@ -254,6 +271,36 @@ class RunOptions(Strict):
 
 _plan_file: ContextVar[Path | None] = ContextVar("_plan_file", default=None)
 _env_file: ContextVar[Path | None] = ContextVar("_env_file", default=None)
+DEFAULT_ENV_FILE = Path(".env")
+# The env file of this process (`--env-file`). Process-wide on purpose: secrets are read deep
+# inside engines, quiesce and providers (a MySQL password when the dump starts, again when a
+# run verifies the artifact), often on other threads, long after the command parsed its
+# options; one setting made by the CLI reaches all of them. Functions that take an explicit
+# `env_file` still honour it first.
+_process_env_file: Path | None = None
+
+
+def use_env_file(path: Path | None) -> None:
+    """Read secrets and SAFESNAP_* settings from `path` (None: ./.env) for this process.
+    Raises ConfigError when `path` is given but cannot be read, so a cron job with a wrong
+    path fails with that path in the message instead of a missing password later."""
+    if path is not None:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"env file {path}: {exc.strerror or exc}",
+                hint="Pass --env-file with the path of a readable file (mode 0600).",
+            ) from None
+        path = path.absolute()
+    global _process_env_file  # one setting for the whole process, see above
+    _process_env_file = path
+
+
+def active_env_file() -> Path:
+    """The env file secrets are read from: the one given with --env-file, else ./.env."""
+    return _process_env_file or DEFAULT_ENV_FILE
 
 
 class _PlanDotEnv(DotEnvSettingsSource):
@@ -317,7 +364,7 @@ class Plan(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        sources.append(_PlanDotEnv(settings_cls, env_file=_env_file.get() or ".env"))
+        sources.append(_PlanDotEnv(settings_cls, env_file=_env_file.get() or active_env_file()))
         plan_file = _plan_file.get()
         if plan_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=plan_file))
@@ -333,7 +380,7 @@ def load_plan(path: Path | None, *, env_file: Path | None = None, **overrides: A
         return Plan(**overrides)
     except ValidationError as exc:
         where = str(path) if path is not None else "settings"
-        problems = [f"{where}: {_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        problems = [f"{where}: {_loc(err['loc'])}: {_msg(err['msg'])}" for err in exc.errors()]
         raise ConfigError(
             f"{where}: {len(problems)} problem(s) in the plan",
             problems=problems,
@@ -355,6 +402,11 @@ def _check_toml(path: Path) -> None:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
+def _msg(message: str) -> str:
+    # pydantic prefixes the text of every ValueError a validator raises; it says nothing.
+    return message.removeprefix("Value error, ")
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     """('targets', 0, 'mysql', 'port') -> 'targets[0].port' (the union tag is noise to a user)."""
     out = ""
@@ -374,10 +426,16 @@ _UNION_TAGS = {"sqlite", "mysql", "files", "aws", "digitalocean", "hetzner", "co
 
 
 def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:
-    """The value of the environment variable `var_name` (or the `.env` entry), never logged."""
+    """The value of the environment variable `var_name`, else its entry in the env file
+    (`env_file`, else the process's --env-file, else ./.env); never logged, never exported."""
     value = os.environ.get(var_name)
     if value is None:
-        dotenv = env_file or Path(".env")
+        dotenv = env_file or active_env_file()
         if dotenv.is_file():
             value = dotenv_values(dotenv).get(var_name)
     return SecretStr(value) if value is not None else None
+
+
+def unset_secret(var_name: str) -> str:
+    """The message for a secret that was looked for and not found: names only, no value."""
+    return f"environment variable {var_name} is not set (nor in {active_env_file().absolute()})"

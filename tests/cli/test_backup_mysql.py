@@ -65,12 +65,14 @@ def test_json_contract(scratch_db: str, tmp_path: Path) -> None:
     )
 
 
-def test_human_output_goes_to_stderr(scratch_db: str, tmp_path: Path) -> None:
+def test_human_result_on_stdout_warnings_on_stderr(scratch_db: str, tmp_path: Path) -> None:
     fill(scratch_db)
     proc = safesnap("backup", "mysql", "--database", scratch_db, "--dest", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == ""
-    assert "500 rows" in proc.stderr and "MyISAM" in proc.stderr
+    [artifact] = [p for p in tmp_path.iterdir() if p.name.endswith(".sql.zst")]
+    assert proc.stdout.splitlines()[0] == f"ok {artifact}"  # the path, whole, for scripts
+    assert "500 rows" in proc.stdout and "500 rows" not in proc.stderr
+    assert "MyISAM" in proc.stderr and "MyISAM" not in proc.stdout
 
 
 def test_unknown_database_exit_code_and_json_error(scratch_db: str, tmp_path: Path) -> None:

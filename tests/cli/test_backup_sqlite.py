@@ -77,12 +77,13 @@ def test_threads_option(tmp_path: Path, sqlite_db: Any) -> None:
     assert bad.returncode == 2, (bad.stdout, bad.stderr)
 
 
-def test_human_output_goes_to_stderr(tmp_path: Path, sqlite_db: Any) -> None:
+def test_human_result_goes_to_stdout(tmp_path: Path, sqlite_db: Any) -> None:
     db = sqlite_db(mb=0.2)
     proc = safesnap("backup", "sqlite", str(db), "--dest", str(tmp_path / "d"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == ""
-    assert "journal_mode=wal" in proc.stderr
+    [artifact] = [p for p in (tmp_path / "d").iterdir() if p.name.endswith(".zst")]
+    assert proc.stdout.splitlines()[0] == f"ok {artifact}"
+    assert "journal_mode=wal" in proc.stdout and "journal_mode=wal" not in proc.stderr
 
 
 def _assert_failed(proc: subprocess.CompletedProcess[str], code: str, exit_code: int) -> None:

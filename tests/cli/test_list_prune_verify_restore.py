@@ -159,8 +159,9 @@ def test_list_json_newest_first_and_target_filter(
     assert [r["target"] for r in out["artifacts"]] == ["b"]
     code, out, err = cli(capsys, "list", "--dest", str(tmp_path))
     assert code == 0
-    assert f"a.{a[1].path.name[2:]}" in err
-    assert str(a[1].path) in err  # not a terminal: one line per backup with the full path
+    assert f"a.{a[1].path.name[2:]}" in out
+    assert str(a[1].path) in out  # not a terminal: one line per backup with the full path
+    assert str(a[1].path) not in err  # rows are results: stdout only
 
 
 def test_list_missing_dest(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from safesnap.commands.options import EnvFileOpt, JsonOpt
 from safesnap.engines import BackupContext
 from safesnap.engines.mysql import ENGINE
 from safesnap.errors import ConfigError
-from safesnap.output import print_json, progress, stderr_console
+from safesnap.output import log, print_json, progress, say
 from safesnap.settings import MysqlDumpOptions, MysqlTarget
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
@@ -27,7 +28,9 @@ def backup_mysql(
     port: int = typer.Option(3306, "--port", help="Server port."),
     user: str = typer.Option("root", "--user", help="User name."),
     password_env: str | None = typer.Option(
-        None, "--password-env", help="NAME of the environment variable holding the password."
+        None,
+        "--password-env",
+        help="NAME of the variable holding the password (environment or --env-file).",
     ),
     socket: Path | None = typer.Option(None, "--socket", help="Unix socket instead of TCP."),
     compress: str = typer.Option("zstd", "--compress", help="zstd | gzip | xz | none"),
@@ -42,7 +45,8 @@ def backup_mysql(
     name: str | None = typer.Option(
         None, "--name", help="Target name used in the artifact name (default: the database)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    json_out: bool = JsonOpt,
+    env_file: Path | None = EnvFileOpt,  # noqa: ARG001 (its callback sets where secrets come from)
 ) -> None:
     """Dump live MySQL/MariaDB databases (--single-transaction: no global lock for InnoDB)."""
     if compress not in COMPRESSIONS:
@@ -109,11 +113,10 @@ def _target(
 
 def _print_human(r: dict[str, Any]) -> None:
     rows = sum(sum(t.values()) for t in r["row_counts"].values())
-    stderr_console.print(
-        f"[bold green]ok[/] {r['artifact']}\n"
+    say(f"ok {r['artifact']}")
+    say(
         f"  {r['source_bytes']:,} bytes of SQL -> {r['bytes']:,} bytes in {r['seconds']:.2f} s, "
-        f"{rows:,} rows in {', '.join(r['databases'])}",
-        highlight=False,
+        f"{rows:,} rows in {', '.join(r['databases'])}"
     )
     for warning in r["warnings"]:
-        stderr_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        log.warning("%s", warning)  # a diagnostic, not part of the result: stderr

@@ -9,10 +9,11 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from safesnap.commands.options import JsonOpt
 from safesnap.engines import BackupContext
 from safesnap.engines.sqlite import ENGINE
 from safesnap.errors import ConfigError
-from safesnap.output import print_json, progress, stderr_console
+from safesnap.output import print_json, progress, say
 from safesnap.settings import SqliteTarget
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
@@ -40,7 +41,7 @@ def backup_sqlite(
     name: str | None = typer.Option(
         None, "--name", help="Target name used in the artifact name (default: the file's stem)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    json_out: bool = JsonOpt,
 ) -> None:
     """Back up a live SQLite database (WAL or rollback journal) without stopping its writers."""
     _check_choice("--compress", compress, COMPRESSIONS)
@@ -108,10 +109,9 @@ def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float
 
 def _print_human(r: dict[str, Any]) -> None:
     lockout = r.get("writer_lockout_seconds") or 0.0
-    stderr_console.print(
-        f"[bold green]ok[/] {r['artifact']}\n"
+    say(f"ok {r['artifact']}")
+    say(
         f"  {r['source_bytes']:,} bytes -> {r['bytes']:,} bytes in {r['seconds']:.2f} s, "
         f"journal_mode={r['journal_mode']}, integrity={r['integrity_result']}, "
-        f"writers locked out {lockout:.3f} s",
-        highlight=False,
+        f"writers locked out {lockout:.3f} s"
     )

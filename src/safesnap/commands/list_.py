@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from safesnap.catalog import scan
-from safesnap.output import interactive, print_json, stderr_console
+from safesnap.commands.options import JsonOpt
+from safesnap.output import print_json, say, stderr_console, stdout_console, stdout_is_terminal
 
 
 def _size(n: object) -> str:
@@ -33,13 +34,13 @@ def _table(rows: list[dict[str, object]]) -> None:
             "yes" if row["verified"] else "no",
             Path(str(row["artifact"])).name,
         )
-    stderr_console.print(table)
+    stdout_console.print(table, soft_wrap=False)
 
 
 def list_artifacts(
     dest: Path = typer.Option(..., "--dest", help="Destination directory (searched recursively)."),
     target: str | None = typer.Option(None, "--target", help="Only this target."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    json_out: bool = JsonOpt,
 ) -> None:
     """List backups (artifacts with a valid manifest), newest first."""
     found = scan(dest, target=target)
@@ -54,13 +55,13 @@ def list_artifacts(
             }
         )
         return
-    if interactive():
+    if stdout_is_terminal():
         _table(rows)
     else:  # piped or under cron: one greppable line per backup, full paths
         for row in rows:
             verified = "verified" if row["verified"] else "unverified"
             fields = (row["created_at"], row["target"], row["kind"], row["bytes"], verified)
-            typer.echo(" ".join(str(f) for f in (*fields, row["artifact"])), err=True)
+            say(" ".join(str(f) for f in (*fields, row["artifact"])))
     if not rows:
         stderr_console.print(f"no backups under {dest}", highlight=False)
     for orphan in found.orphans:

@@ -9,8 +9,9 @@ from typing import Any
 
 import typer
 
+from safesnap.commands.options import DryRunOpt, EnvFileOpt, JsonOpt
 from safesnap.errors import ArtifactError, ConfigError
-from safesnap.output import print_json, stderr_console
+from safesnap.output import print_json, say
 from safesnap.pruning import prune_destination
 from safesnap.retention import Policy
 from safesnap.runlock import run_lock
@@ -39,8 +40,9 @@ def prune(
     keep_monthly: int | None = _opt("--keep-monthly", "one per month", _DEFAULTS.keep_monthly),
     keep_yearly: int | None = _opt("--keep-yearly", "one per year", _DEFAULTS.keep_yearly),
     target: str | None = typer.Option(None, "--target", help="Only this target."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    dry_run: bool = DryRunOpt,
+    json_out: bool = JsonOpt,
+    env_file: Path | None = EnvFileOpt,  # noqa: ARG001 (its callback sets where settings come from)
 ) -> None:
     """Delete old backups by retention policy; the newest verified backup always stays."""
     given = (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
@@ -60,17 +62,17 @@ def prune(
     if json_out:
         print_json(result)
         return
-    verb = "would delete" if dry_run else "deleted"
+    _print_human(result, "would delete" if dry_run else "deleted")
+
+
+def _print_human(result: dict[str, Any], verb: str) -> None:
     for path in result["kept"]:
-        why = ", ".join(result["reasons"][path])
-        stderr_console.print(f"keep    {path}  ({why})", markup=False, highlight=False)
+        say(f"keep    {path}  ({', '.join(result['reasons'][path])})")
     for path in result["deleted"]:
-        stderr_console.print(f"{verb:<7} {path}", markup=False, highlight=False)
+        say(f"{verb:<7} {path}")
     for orphan in result["orphans"]:
-        stderr_console.print(f"orphan  {orphan} (no manifest; left alone)", markup=False)
-    stderr_console.print(
-        f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}", highlight=False
-    )
+        say(f"orphan  {orphan} (no manifest; left alone)")
+    say(f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}")
 
 
 def _plan_defaults(config: Path | None) -> tuple[Retention, Path | None]:

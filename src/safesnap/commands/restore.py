@@ -8,9 +8,10 @@ from pathlib import Path
 import typer
 
 from safesnap.artifacts import resolve_artifact
-from safesnap.commands.verify import (
+from safesnap.commands.options import (
     ArtifactArg,
     ClientOpt,
+    EnvFileOpt,
     HostOpt,
     JsonOpt,
     PasswordEnvOpt,
@@ -19,10 +20,10 @@ from safesnap.commands.verify import (
     SocketOpt,
     TmpDirOpt,
     UserOpt,
-    engine_options,
 )
+from safesnap.commands.verify import engine_options
 from safesnap.engines import get_engine
-from safesnap.output import log, print_json, progress, stderr_console
+from safesnap.output import log, print_json, progress, say
 from safesnap.verification import check_checksums
 
 
@@ -44,6 +45,7 @@ def restore(
         None, "--database", help="MySQL: which database of a multi-database dump to restore."
     ),
     json_out: bool = JsonOpt,
+    env_file: Path | None = EnvFileOpt,  # noqa: ARG001 (its callback sets where secrets come from)
 ) -> None:
     """Restore a backup. Refuses to overwrite existing data without --force."""
     started = time.monotonic()
@@ -68,6 +70,4 @@ def restore(
     if json_out:
         print_json(result)
         return
-    stderr_console.print(
-        f"[green]restored[/] {artifact.name} -> {to} ({result['seconds']:.1f} s)", highlight=False
-    )
+    say(f"restored {artifact.name} -> {to} ({result['seconds']:.1f} s)")

@@ -6,21 +6,15 @@ from pathlib import Path
 
 import typer
 
+from safesnap.commands.options import ConfigOpt, DryRunOpt, EnvFileOpt, JsonOpt
 from safesnap.demo import prepare_demo
 from safesnap.errors import ConfigError, RunFailedError
-from safesnap.output import print_json, progress, stderr_console
+from safesnap.output import print_json, progress, say
 from safesnap.pipeline import RunRequest, run_plan
 from safesnap.report import RunReport, write_metrics
 from safesnap.settings import Plan, load_plan
 
 DEFAULT_PLAN = Path("safesnap.toml")
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="Plan file (TOML). Default: ./safesnap.toml.")
-DryRunOpt = typer.Option(False, "--dry-run", help="Show what would be done; change nothing.")
-JsonOpt = typer.Option(False, "--json", help="Print one JSON report on stdout.")
-EnvFileOpt = typer.Option(
-    None, "--env-file", help="Read SAFESNAP_* settings and secrets from here."
-)
 
 
 def resolve_plan(config: Path | None, env_file: Path | None, *, demo: bool = False) -> Plan:
@@ -91,19 +85,18 @@ def _check_kind(kind: str) -> None:
 
 
 def _print_human(report: RunReport) -> None:
+    """The run summary is the result: stdout (logs went to stderr while it ran)."""
     mode = " (dry run)" if report.dry_run else ""
-    stderr_console.print(f"run {report.run_id}{mode}: plan {report.plan}, {report.seconds:.1f} s")
+    say(f"run {report.run_id}{mode}: plan {report.plan}, {report.seconds:.1f} s")
     for target in report.targets:
         mark = "[green]ok[/]" if target.ok else "[red]FAILED[/]"
-        stderr_console.print(f"  {target.name} ({target.engine}): {mark} in {target.seconds:.1f} s")
+        say(f"  {target.name} ({target.engine}): {mark} in {target.seconds:.1f} s", markup=True)
         for step in target.steps:
             status = "skipped: " + step.skipped if step.skipped else ("ok" if step.ok else "failed")
             message = f" - {step.error['message']}" if step.error else ""
-            stderr_console.print(
-                f"    {step.name}: {status}{message}", markup=False, highlight=False
-            )
+            say(f"    {step.name}: {status}{message}")
         if target.artifact:
-            typer.echo(target.artifact)
+            say(f"    artifact: {target.artifact}")
 
 
 def snapshot(

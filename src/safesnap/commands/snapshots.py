@@ -1,7 +1,8 @@
 """`safesnap snapshots list|prune|restore`: the plan's cloud snapshots, by target.
 
 The logic lives in safesnap.snapshot_ops (the pipeline calls it too); this module parses
-options, prints a table on stderr-friendly terminals or one JSON object with --json.
+options, prints results on stdout (a table on a terminal, plain lines otherwise) or one JSON
+object with --json.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from safesnap.commands.run import ConfigOpt, EnvFileOpt, JsonOpt, resolve_plan
-from safesnap.output import print_json, stderr_console
+from safesnap.commands.options import ConfigOpt, DryRunOpt, EnvFileOpt, JsonOpt, group
+from safesnap.commands.run import resolve_plan
+from safesnap.output import log, print_json, say, stdout_console, stdout_is_terminal
 from safesnap.snapshot_ops import (
     list_target,
     prune_target,
@@ -24,9 +26,7 @@ from safesnap.snapshot_ops import (
     targets_with_snapshots,
 )
 
-snapshots_app = typer.Typer(
-    help="List, prune and restore the cloud snapshots safesnap made.", no_args_is_help=True
-)
+snapshots_app = group("List, prune and restore the cloud snapshots safesnap made.")
 TargetOpt = typer.Option(None, "--target", "-t", help="Only this target.")
 
 
@@ -58,7 +58,21 @@ def list_cmd(
         print_json({"ok": True, "targets": out})
         return
     for entry in out:
-        _print_table(entry)
+        if stdout_is_terminal():
+            _print_table(entry)
+        else:  # piped or under cron: one greppable line per snapshot
+            for row in entry["snapshots"]:
+                say(" ".join([entry["target"], *(c or "-" for c in _cells(row))]))
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    note = (
+        "ORPHAN"
+        if row["orphan"]
+        else (f"copy-of:{row['copied_from']}" if row["copied_from"] else "")
+    )
+    return [row["id"], row["region"], row["state"], row["created_at"][:19], row["kind"] or "",
+            row["run_id"] or "", note]  # fmt: skip
 
 
 def _print_table(entry: dict[str, Any]) -> None:
@@ -66,28 +80,15 @@ def _print_table(entry: dict[str, Any]) -> None:
     for column in ("id", "region", "state", "created", "kind", "run id", "note"):
         table.add_column(column)
     for row in entry["snapshots"]:
-        note = (
-            "ORPHAN"
-            if row["orphan"]
-            else (f"copy of {row['copied_from']}" if row["copied_from"] else "")
-        )
-        table.add_row(
-            row["id"],
-            row["region"],
-            row["state"],
-            row["created_at"][:19],
-            row["kind"] or "",
-            row["run_id"] or "",
-            note,
-        )
-    Console(width=max(120, Console().width)).print(table)  # results go to stdout
+        table.add_row(*(Text(cell) for cell in _cells(row)))  # ids are data, not markup
+    stdout_console.print(table, soft_wrap=False)
 
 
 @snapshots_app.command("prune")
 def prune_cmd(
     config: Path | None = ConfigOpt,
     target: str | None = TargetOpt,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted."),
+    dry_run: bool = DryRunOpt,
     json_out: bool = JsonOpt,
     env_file: Path | None = EnvFileOpt,
 ) -> None:
@@ -103,11 +104,11 @@ def prune_cmd(
     else:
         for r in results:
             verb = "would delete" if dry_run else "deleted"
-            typer.echo(f"{r['target']}: kept {len(r['kept'])}, {verb} {len(r['deleted'])}")
+            say(f"{r['target']}: kept {len(r['kept'])}, {verb} {len(r['deleted'])}")
             for snap_id in r["deleted"]:
-                typer.echo(f"  {verb} {snap_id}")
+                say(f"  {verb} {snap_id}")
             for line in r["warnings"] + r["errors"]:
-                stderr_console.print(f"[yellow]warning:[/] {line}", highlight=False)
+                log.warning("%s", line)
     if not ok:
         raise typer.Exit(10)  # ProviderError's exit code: some deletions failed
 
@@ -129,4 +130,4 @@ def restore_cmd(
     if json_out:
         print_json({"ok": True, "target": t.name, **result})
     else:
-        typer.echo(f"created {result['new_id']} ({result['name']}) from {snapshot_id}")
+        say(f"created {result['new_id']} ({result['name']}) from {snapshot_id}")

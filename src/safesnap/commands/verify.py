@@ -6,26 +6,21 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from safesnap.output import print_json, progress, stderr_console
+from safesnap.commands.options import (
+    ArtifactArg,
+    ClientOpt,
+    EnvFileOpt,
+    HostOpt,
+    JsonOpt,
+    PasswordEnvOpt,
+    PortOpt,
+    PrefixOpt,
+    SocketOpt,
+    TmpDirOpt,
+    UserOpt,
+)
+from safesnap.output import print_json, progress, say
 from safesnap.verification import verify_artifact
-
-ArtifactArg = typer.Argument(..., help="The artifact file (or its .manifest.json).")
-JsonOpt = typer.Option(False, "--json", help="Print one JSON object on stdout.")
-# Engine options: used by the MySQL engine to reach a scratch server; SQLite ignores them.
-HostOpt = typer.Option(None, "--host", help="MySQL: server host.")
-PortOpt = typer.Option(None, "--port", help="MySQL: server port.")
-UserOpt = typer.Option(None, "--user", help="MySQL: user name.")
-SocketOpt = typer.Option(None, "--socket", help="MySQL: Unix socket path.")
-PasswordEnvOpt = typer.Option(
-    None, "--password-env", help="MySQL: NAME of the environment variable holding the password."
-)
-TmpDirOpt = typer.Option(None, "--tmp-dir", help="Where decompressed scratch copies go.")
-ClientOpt = typer.Option(None, "--client", help="MySQL: load program (default: mariadb or mysql).")
-PrefixOpt = typer.Option(
-    None, "--command-prefix", help='MySQL: run the client through this, e.g. "docker exec -i db".'
-)
 
 
 def engine_options(
@@ -66,6 +61,7 @@ def verify(
     client: str | None = ClientOpt,
     command_prefix: str | None = PrefixOpt,
     json_out: bool = JsonOpt,
+    env_file: Path | None = EnvFileOpt,  # noqa: ARG001 (its callback sets where secrets come from)
 ) -> None:
     """Check an artifact: stored and content sha256 against its manifest, then that it restores."""
     options = engine_options(
@@ -76,10 +72,7 @@ def verify(
     if json_out:
         print_json(result)
         return
-    stderr_console.print(
-        f"[green]ok[/] {result['artifact']}: checksum ok, content ok ({result['seconds']:.1f} s)",
-        highlight=False,
-    )
+    say(f"ok {result['artifact']}: checksum ok, content ok ({result['seconds']:.1f} s)")
     for key, value in sorted(result["integrity"].items()):
         if not isinstance(value, dict | list):
-            stderr_console.print(f"  {key}: {value}", markup=False, highlight=False)
+            say(f"  {key}: {value}")

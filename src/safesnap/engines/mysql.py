@@ -206,7 +206,7 @@ def _manifest_extras(
             "layout": LAYOUT,
             "databases": list(target.databases),
             "server": server.as_dict(),
-            "client": client_version(program, target.dump.command_prefix) or program,
+            "client": client_version(program, target.dump.command_prefix, params) or program,
             "tables": tables,
             "row_counts": {},
             # Non-secret connection facts so `verify` in a run can reach the same server.
