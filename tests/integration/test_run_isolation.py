@@ -146,7 +146,9 @@ def test_human_output_names_the_error_and_verbose_adds_the_traceback(tmp_path: P
 
     for proc in (quiet, verbose):
         assert proc.returncode == 11, proc.stderr
-        assert "snapshot: failed - ProfileNotFound" in proc.stderr
+        # The log line (stderr) and the summary (whichever stream the CLI prints it on).
+        assert "target cloud: snapshot failed: ProfileNotFound: " in proc.stderr
+        assert "snapshot: failed - ProfileNotFound" in proc.stdout + proc.stderr
         assert "target(s) failed: cloud" in proc.stderr
         assert "/good/good." in proc.stdout  # the healthy target's artifact path
         assert json.loads((tmp_path / "last-run.json").read_text())["ok"] is False
