@@ -202,3 +202,11 @@ class TerminatedRunError(InterruptedRunError):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__("SIGTERM", **kw)
+
+
+class PrivilegeError(SourceError):
+    """The database user lacks a privilege the operation needs (e.g. `verify` creating its
+    scratch database with a user that has only the dump privileges). Nothing was changed; an
+    artifact being verified stays, unverified. Shares exit code 3 with source_unusable."""
+
+    code = "privilege_missing"

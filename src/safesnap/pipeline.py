@@ -2,9 +2,11 @@
 prune -> replicate.
 
 Targets are independent: one failing target is reported and the others still run, because a
-broken MySQL server must not cost the operator tonight's SQLite backup. Within a target a
-failed step skips the steps that depend on it (no prune after a failed backup: a run that did
-not produce a new backup must never delete old ones).
+broken MySQL server must not cost the operator tonight's SQLite backup. That holds for any
+exception, not only ours: a library error (botocore's ProfileNotFound, a PyMySQL error) fails
+its step as internal_error. Only a signal (InterruptedRunError, KeyboardInterrupt) stops the run.
+Within a target a failed step skips the steps that depend on it (no prune after a failed
+backup: a run that did not produce a new backup must never delete old ones).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
-from safesnap.errors import ConfigError, ProviderError, SafesnapError
+from safesnap.errors import (
+    ConfigError,
+    InternalError,
+    InterruptedRunError,
+    ProviderError,
+    SafesnapError,
+)
 from safesnap.output import log
 from safesnap.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.runlock import run_lock
-from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget
+from safesnap.settings import FilesTarget, MysqlTarget, Plan, SqliteTarget, use_env_file
 from safesnap_providers.base import SnapshotProvider
 
 AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
@@ -60,45 +68,116 @@ def select_targets(plan: Plan, names: tuple[str, ...]) -> list[AnyTarget]:
     return [known[n] for n in names]
 
 
-def run_plan(plan: Plan, request: RunRequest) -> RunReport:
-    """Run every selected target under the destination's run lock; never raises for a target
-    failure (it is in the report), only for problems that stop the whole run (lock, config)."""
+def start_report(plan: Plan, *, kind: str, dry_run: bool) -> RunReport:
+    """An empty report with a fresh run id; `run_plan` fills it in."""
+    return RunReport(run_id=new_run_id(), plan=plan.plan, kind=kind, dry_run=dry_run)
+
+
+def run_plan(plan: Plan, request: RunRequest, report: RunReport | None = None) -> RunReport:
+    """Run every selected target under the destination's run lock, filling `report`.
+
+    Never raises for a target's failure, whatever its exception: it is in the report. Raises
+    only for what stops the whole run: the lock, the config, a signal (InterruptedRunError,
+    KeyboardInterrupt). After a signal, the `report` the caller passed in holds the targets
+    that ran, the interrupted one and the ones never started, so it can still be written.
+    """
     targets = select_targets(plan, request.only_targets)
-    run_id = new_run_id()
-    report = RunReport(run_id=run_id, plan=plan.plan, kind=request.kind, dry_run=request.dry_run)
+    if request.env_file is not None:
+        # Secrets are read deep inside engines and providers; a library caller passing only
+        # RunRequest.env_file must get the same answers as the CLI's --env-file.
+        use_env_file(request.env_file)
+    if report is None:
+        report = start_report(plan, kind=request.kind, dry_run=request.dry_run)
     watch = Stopwatch()
     dest = plan.destination.path
-    if request.dry_run:
-        report.targets = [run_target(plan, t, request, run_id) for t in targets]
-    else:
-        from safesnap.catalog import sweep_temporaries
+    try:
+        if request.dry_run:
+            _run_targets(plan, targets, request, report)
+        else:
+            from safesnap.catalog import sweep_temporaries
 
-        with run_lock(dest, wait=plan.run.lock_wait, run_id=run_id):
-            swept = sweep_temporaries(dest)
-            if swept:
-                report.extra["swept_temporaries"] = [str(p) for p in swept]
-            report.targets = [run_target(plan, t, request, run_id) for t in targets]
-    report.seconds = watch.elapsed()
+            with run_lock(dest, wait=plan.run.lock_wait, run_id=report.run_id):
+                swept = sweep_temporaries(dest)
+                if swept:
+                    report.extra["swept_temporaries"] = [str(p) for p in swept]
+                _run_targets(plan, targets, request, report)
+    finally:
+        report.seconds = watch.elapsed()
     return report
 
 
-def run_target(plan: Plan, target: AnyTarget, request: RunRequest, run_id: str) -> TargetResult:
-    result = TargetResult(name=target.name, engine=target.engine)
+def _run_targets(
+    plan: Plan, targets: list[AnyTarget], request: RunRequest, report: RunReport
+) -> None:
+    for index, target in enumerate(targets):
+        result = TargetResult(name=target.name, engine=target.engine)
+        report.targets.append(result)
+        try:
+            run_target(plan, target, request, report.run_id, result)
+        except BaseException as exc:  # only a signal gets here (run_target isolates the rest)
+            _record_stop(report, result, targets[index + 1 :], exc)
+            raise
+
+
+def _record_stop(
+    report: RunReport, current: TargetResult, never_started: list[AnyTarget], exc: BaseException
+) -> None:
+    """Say in the report that the run was stopped, where, and what did not run."""
+    error = _stop_error(exc, current.name)
+    current.steps.append(StepResult("stopped", ok=False, error=error.to_dict()))
+    for target in never_started:
+        result = TargetResult(name=target.name, engine=target.engine)
+        result.steps.append(
+            StepResult("not-run", ok=False, skipped=f"the run was stopped: {error.message}")
+        )
+        report.targets.append(result)
+    report.extra["stopped"] = error.to_dict()
+
+
+def _stop_error(exc: BaseException, target: str) -> SafesnapError:
+    if isinstance(exc, SafesnapError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return InterruptedRunError(target=target)
+    return InternalError.from_exception(exc, target=target)
+
+
+def run_target(
+    plan: Plan,
+    target: AnyTarget,
+    request: RunRequest,
+    run_id: str,
+    result: TargetResult | None = None,
+) -> TargetResult:
+    """Run one target's steps into `result`; any exception but a signal fails the target only."""
+    result = result if result is not None else TargetResult(name=target.name, engine=target.engine)
     watch = Stopwatch()
     log.info("target %s: start (%s)", target.name, target.engine)
+    try:
+        _target_steps(plan, target, request, run_id, result)
+    except InterruptedRunError:
+        raise  # a signal stops the whole run; it is not this target's failure
+    except Exception as exc:  # outside any step (e.g. building a provider): fail the target
+        _record_failure(result, "target", exc, watch.elapsed())
+    finally:
+        result.seconds = watch.elapsed()
+    log.info(
+        "target %s: %s in %.1f s", target.name, "ok" if result.ok else "FAILED", result.seconds
+    )
+    return result
+
+
+def _target_steps(
+    plan: Plan, target: AnyTarget, request: RunRequest, run_id: str, result: TargetResult
+) -> None:
     if target.snapshot is not None:
         took = _run_step(
             result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result)
         )
         if took is not None and not (request.snapshot_only or request.dry_run):
-            _snapshot_prune_step(plan, target, request, result)
+            _run_step(result, "snapshot-prune", lambda: _snapshot_prune(plan, target, request))
     if not request.snapshot_only and makes_artifact(target):
         _artifact_steps(plan, target, request, run_id, result)
-    result.seconds = watch.elapsed()
-    log.info(
-        "target %s: %s in %.1f s", target.name, "ok" if result.ok else "FAILED", result.seconds
-    )
-    return result
 
 
 def makes_artifact(target: AnyTarget) -> bool:
@@ -131,19 +210,43 @@ def _artifact_steps(
         _run_step(result, "replicate", lambda: _replicate(plan, outcome, target, request))
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A step's action returns this when it decided not to run (recorded as skipped)."""
+
+    reason: str
+
+
 def _run_step(result: TargetResult, name: str, action: Callable[[], Any]) -> Any:
-    """Run one step, recording it; a SafesnapError fails the step (and returns None)."""
+    """Run one step, recording it. Any exception fails the step and returns None, except a
+    signal (InterruptedRunError, KeyboardInterrupt), which stops the run."""
     watch = Stopwatch()
     try:
         value = action()
-    except SafesnapError as exc:
-        exc.target = exc.target or result.name
-        log.error("target %s: %s failed: %s", result.name, name, exc.message)
-        result.steps.append(failed_step(name, exc, watch.elapsed()))
+    except InterruptedRunError:
+        raise
+    except Exception as exc:  # a library error or a bug must not cost the other targets
+        _record_failure(result, name, exc, watch.elapsed())
+        return None
+    if isinstance(value, Skipped):
+        result.steps.append(StepResult(name, seconds=watch.elapsed(), skipped=value.reason))
         return None
     details = value if isinstance(value, dict) else {}
     result.steps.append(StepResult(name, seconds=watch.elapsed(), details=_summary(name, details)))
     return value if value is not None else True
+
+
+def _record_failure(result: TargetResult, step: str, exc: Exception, seconds: float) -> None:
+    """Record `exc` as the step's error: ours as they are, anything else as internal_error
+    (type and message; the traceback only at DEBUG, i.e. with --verbose)."""
+    if isinstance(exc, SafesnapError):
+        error = exc
+    else:
+        log.debug("target %s: %s raised", result.name, step, exc_info=exc)
+        error = InternalError.from_exception(exc, target=result.name)
+    error.target = error.target or result.name
+    log.error("target %s: %s failed: %s", result.name, step, error.message)
+    result.steps.append(failed_step(step, error, seconds))
 
 
 def _summary(name: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -209,19 +312,14 @@ def _snapshot(
     return facts
 
 
-def _snapshot_prune_step(
-    plan: Plan, target: AnyTarget, request: RunRequest, result: TargetResult
-) -> None:
+def _snapshot_prune(plan: Plan, target: AnyTarget, request: RunRequest) -> dict[str, Any] | Skipped:
     from safesnap_providers.registry import build_provider
 
     provider = build_provider(target.snapshot, plan, env_file=request.env_file)
     if not provider.capabilities().lists_snapshots:
         # A provider that cannot list (a command provider without `list`) cannot prune either.
-        result.steps.append(
-            StepResult("snapshot-prune", skipped=f"provider {provider.name} cannot list snapshots")
-        )
-        return
-    _run_step(result, "snapshot-prune", lambda: _prune_snapshots(plan, target, request, provider))
+        return Skipped(f"provider {provider.name} cannot list snapshots")
+    return _prune_snapshots(plan, target, request, provider)
 
 
 def _prune_snapshots(

@@ -6,13 +6,20 @@ artifact, sha256, seconds, and an overall `ok`. Keys are only ever added, never 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safesnap.errors import SafesnapError
+from safesnap.errors import (
+    DestinationError,
+    InternalError,
+    InterruptedRunError,
+    SafesnapError,
+)
+from safesnap.output import log
 
 
 @dataclass
@@ -102,6 +109,45 @@ class Stopwatch:
 
 def failed_step(name: str, exc: SafesnapError, seconds: float) -> StepResult:
     return StepResult(name=name, ok=False, seconds=seconds, error=exc.to_dict())
+
+
+def write_report_file(path: Path, report: RunReport) -> None:
+    """The JSON report, written atomically (a reader never sees half of it)."""
+    from safesnap.atomic import atomic_write
+
+    with atomic_write(path, overwrite=True) as out:
+        out.write(json.dumps(report.to_dict(), indent=2, default=str).encode())
+
+
+def write_report_files(
+    report: RunReport, *, report_file: Path | None, metrics_file: Path | None
+) -> list[SafesnapError]:
+    """Write the report file and the metrics textfile, each on its own: one that cannot be
+    written never stops the other, nor the report on stdout. Returns the failures (logged)."""
+    problems: list[SafesnapError] = []
+    for path, write in ((report_file, write_report_file), (metrics_file, write_metrics)):
+        if path is None:
+            continue
+        try:
+            write(path, report)
+        except InterruptedRunError:
+            raise  # a signal while writing still stops the process
+        except Exception as exc:  # every failure is classified and reported
+            problem = _write_problem(path, exc)
+            log.error("%s", problem.message)
+            problems.append(problem)
+    return problems
+
+
+def _write_problem(path: Path, exc: Exception) -> SafesnapError:
+    if isinstance(exc, SafesnapError):
+        return exc
+    if isinstance(exc, OSError):
+        return DestinationError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="Create its directory or fix its permissions; the run itself is done.",
+        )
+    return InternalError.from_exception(exc)
 
 
 def write_metrics(path: Path, report: RunReport) -> None:

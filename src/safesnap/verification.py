@@ -57,7 +57,8 @@ def verify_artifact(
     IntegrityError (checksum or content check failed). On IntegrityError the manifest is
     rewritten with `verified: false` and the reason: an artifact verified yesterday and damaged
     today must stop counting as "the newest verified backup", which retention always keeps.
-    Other failures (engine cannot reach a scratch server, ...) leave the manifest alone.
+    Other failures (the engine cannot reach a scratch server, its user lacks a privilege:
+    PrivilegeError) leave the manifest alone: the artifact is unchecked, not damaged.
     """
     started = time.monotonic()
     artifact = resolve_artifact(artifact)

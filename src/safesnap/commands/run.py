@@ -8,10 +8,10 @@ import typer
 
 from safesnap.commands.options import ConfigOpt, DryRunOpt, EnvFileOpt, JsonOpt
 from safesnap.demo import prepare_demo
-from safesnap.errors import ConfigError, RunFailedError
+from safesnap.errors import ConfigError, RunFailedError, SafesnapError
 from safesnap.output import print_json, progress, say
-from safesnap.pipeline import RunRequest, run_plan
-from safesnap.report import RunReport, write_metrics
+from safesnap.pipeline import RunRequest, run_plan, start_report
+from safesnap.report import RunReport, write_report_files
 from safesnap.settings import Plan, load_plan
 
 DEFAULT_PLAN = Path("safesnap.toml")
@@ -44,6 +44,7 @@ def run(
     """Run a plan: quiesce, snapshot, copy, verify, prune, replicate; for every target."""
     plan = resolve_plan(config, env_file, demo=demo)
     _check_kind(kind)
+    report = start_report(plan, kind=kind, dry_run=dry_run)
     with progress("backup", enabled=not json_out) as update:
         request = RunRequest(
             kind=kind,
@@ -52,31 +53,50 @@ def run(
             env_file=env_file,
             progress=update,
         )
-        report = run_plan(plan, request)
+        run_reported(plan, request, report)
     finish(plan, report, json_out)
 
 
+def run_reported(plan: Plan, request: RunRequest, report: RunReport) -> None:
+    """run_plan into `report`. A target's failure never raises (it is in the report); when a
+    signal stops the run, report_file and metrics still get what ran (stdout is left to the
+    CLI's one error object) and the signal's error goes on to set the exit code."""
+    try:
+        run_plan(plan, request, report)
+    except BaseException:
+        if report.targets:  # a lock or config error stopped it before any target: keep the last
+            _write_files(plan, report)
+        raise
+
+
+def _write_files(plan: Plan, report: RunReport) -> list[SafesnapError]:
+    if report.dry_run:
+        return []
+    return write_report_files(
+        report, report_file=plan.run.report_file, metrics_file=plan.run.metrics_file
+    )
+
+
 def finish(plan: Plan, report: RunReport, json_out: bool) -> None:
-    """Write report files, print, and fail the process when any target failed."""
-    from safesnap.atomic import atomic_write
-
+    """Write report files, print, and fail the process when any target failed (exit 11) or
+    a report file could not be written. Each output is attempted whatever the others did."""
     data = report.to_dict()
-    if plan.run.report_file is not None and not report.dry_run:
-        import json
-
-        with atomic_write(plan.run.report_file, overwrite=True) as out:
-            out.write(json.dumps(data, indent=2, default=str).encode())
-    if plan.run.metrics_file is not None and not report.dry_run:
-        write_metrics(plan.run.metrics_file, report)
+    problems = _write_files(plan, report)
+    if problems:
+        data["report_errors"] = [problem.to_dict() for problem in problems]
     if json_out:
         print_json(data)
     else:
         _print_human(report)
-    if not report.ok:
-        failed = [t.name for t in report.targets if not t.ok]
-        if json_out:
-            raise typer.Exit(RunFailedError.exit_code)
-        raise RunFailedError(f"run {report.run_id}: target(s) failed: {', '.join(failed)}")
+    failed = [t.name for t in report.targets if not t.ok]
+    error: SafesnapError | None = problems[0] if problems else None
+    if failed:
+        error = RunFailedError(f"run {report.run_id}: target(s) failed: {', '.join(failed)}")
+    if error is None:
+        return
+    if json_out:
+        raise typer.Exit(error.exit_code)  # the report on stdout already says what failed
+    raise error
 
 
 def _check_kind(kind: str) -> None:
@@ -131,7 +151,9 @@ def snapshot(
     )
     if not plan_with_snapshots.targets:
         raise ConfigError("no target in the plan has a snapshot = { provider = ... } table")
-    finish(plan_with_snapshots, run_plan(plan_with_snapshots, request), json_out)
+    report = start_report(plan_with_snapshots, kind=kind, dry_run=dry_run)
+    run_reported(plan_with_snapshots, request, report)
+    finish(plan_with_snapshots, report, json_out)
 
 
 def _parse_labels(pairs: list[str]) -> dict[str, str]:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+import pymysql
 
 from safesnap.artifacts import ArtifactInfo, open_decompressed, write_artifact, write_manifest
 from safesnap.compression import CHUNK
 from safesnap.engines import BackupContext, BackupOutcome
-from safesnap.errors import ArtifactError, IntegrityError, RefusedError, SourceError
+from safesnap.errors import (
+    ArtifactError,
+    IntegrityError,
+    RefusedError,
+    SourceError,
+)
 from safesnap.mysql_conn import (
     ConnParams,
     ServerInfo,
@@ -30,7 +37,17 @@ from safesnap.mysql_conn import (
     quote_ident,
 )
 from safesnap.mysql_dump import client_program, client_version, dump_args, run_dump, run_load
+from safesnap.mysql_scratch import (
+    VERIFY_PREFIX,
+    access_denied,
+    create_scratch,
+    drop_scratch,
+    load_refused,
+    missing_privilege,
+    mysql_reason,
+)
 from safesnap.mysql_sql import RowCounter, SectionFilter
+from safesnap.output import log
 from safesnap.quiesce.mysql import guarded_lock
 from safesnap.settings import MysqlTarget
 
@@ -130,18 +147,14 @@ class MysqlEngine:
     def verify(
         self, artifact: Path, manifest: Mapping[str, Any], options: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Load each database into a scratch database, compare row counts, drop it."""
+        """Load each database into a scratch database, compare row counts, drop it.
+
+        A user without the privileges to create, fill and drop `safesnap_verify_*` databases
+        gets PrivilegeError (never IntegrityError: the artifact may be fine, it is unchecked).
+        """
         meta = _mysql_meta(manifest)
         params = _params(meta, options)
-        checked: dict[str, Any] = {}
-        for db in meta["databases"]:
-            scratch = f"safesnap_verify_{uuid.uuid4().hex[:12]}"
-            _create_database(params, scratch)
-            try:
-                _load(artifact, params, {db: scratch}, options)
-                checked[db] = _compare_counts(params, scratch, meta["row_counts"].get(db, {}), db)
-            finally:
-                _drop_database(params, scratch)
+        checked = {db: _verify_one(artifact, params, meta, db, options) for db in meta["databases"]}
         rows = sum(sum(c.values()) for c in checked.values())
         return {"databases": list(checked), "row_counts": checked, "rows": rows}
 
@@ -295,21 +308,38 @@ def _like(name: str) -> str:
     return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _create_database(params: ConnParams, name: str) -> None:
-    conn = connect(params)
+def _verify_one(
+    artifact: Path,
+    params: ConnParams,
+    meta: Mapping[str, Any],
+    db: str,
+    options: Mapping[str, Any],
+) -> dict[str, int]:
+    scratch = f"{VERIFY_PREFIX}{uuid.uuid4().hex[:12]}"
+    create_scratch(params, scratch)
     try:
-        execute(conn, f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4")
-    finally:
-        conn.close()
+        _load(artifact, params, {db: scratch}, options)
+        counts = _compare_counts(params, scratch, meta["row_counts"].get(db, {}), db)
+    except SourceError as exc:
+        _drop_database(params, scratch)  # best effort: the load's error is the one to report
+        raise load_refused(exc) from None
+    except BaseException:
+        _drop_database(params, scratch)
+        raise
+    drop_scratch(params, scratch)
+    return counts
 
 
 def _drop_database(params: ConnParams, name: str) -> None:
-    with suppress(SourceError):
+    """Best-effort cleanup on a failure path: never raises, so the original error survives."""
+    try:
         conn = connect(params)
         try:
             execute(conn, f"DROP DATABASE IF EXISTS {quote_ident(name)}")
         finally:
             conn.close()
+    except (SourceError, pymysql.err.MySQLError) as exc:
+        log.warning("could not drop database %s on %s: %s", name, params.where(), exc)
 
 
 def _load(
@@ -352,7 +382,12 @@ def _compare_counts(
 def _count(conn: Any, table: str) -> int:
     try:
         rows = query_all(conn, f"SELECT COUNT(*) FROM {quote_ident(table)}")
-    except Exception as exc:  # a table missing after the load is a failed restore
+    except pymysql.err.MySQLError as exc:
+        if access_denied(exc):  # not allowed to look is not "missing"
+            raise missing_privilege(
+                f"cannot count the rows of {table}", mysql_reason(exc)
+            ) from None
+        # A table missing after the load is a failed restore.
         raise IntegrityError(f"table {table} missing after loading the dump: {exc}") from None
     return int(rows[0][0])
 
