@@ -75,8 +75,8 @@ def run_plan(plan: Plan, request: RunRequest) -> RunReport:
 
         with run_lock(dest, wait=plan.run.lock_wait, run_id=run_id):
             swept = sweep_temporaries(dest)
-            if swept:
-                report.extra["swept_temporaries"] = [str(p) for p in swept]
+            if swept.removed:
+                report.extra.update(swept.report())
             report.targets = [run_target(plan, t, request, run_id) for t in targets]
     report.seconds = watch.elapsed()
     return report
