@@ -42,7 +42,8 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Delete old backups by retention policy; the newest verified backup always stays."""
+    """Delete old backups by retention policy; the newest verified backup always stays.
+    Temp files of interrupted runs (no live writer) are removed first."""
     given = (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     defaults, plan_dest = _plan_defaults(config)
     dest = dest or plan_dest
@@ -68,8 +69,12 @@ def prune(
         stderr_console.print(f"{verb:<7} {path}", markup=False, highlight=False)
     for orphan in result["orphans"]:
         stderr_console.print(f"orphan  {orphan} (no manifest; left alone)", markup=False)
+    swept = ""
+    if result["swept_temp_files"]:  # the sweep at the start (catalog.sweep_temporaries)
+        swept = f", {result['swept_temp_files']} leftover temp file(s) removed "
+        swept += f"({result['swept_temp_bytes']} bytes)"
     stderr_console.print(
-        f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}", highlight=False
+        f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}{swept}", highlight=False
     )
 
 
