@@ -77,11 +77,19 @@ def _restore(previous: dict[int, _Handler]) -> None:
 
 def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn` with the SIGTERM/SIGINT handlers installed; a signal surfaces as
-    TerminatedRunError / InterruptedRunError after everything below has cleaned up."""
+    TerminatedRunError / InterruptedRunError after everything below has cleaned up.
+
+    After a signal the handlers stay (ignoring further signals) while the CLI prints its line
+    and exits: the default ones would turn a second Ctrl-C into a traceback. Otherwise the
+    previous handlers are put back (the CLI runs in-process in tests)."""
     previous = _install()
+    signalled = False
     try:
         return fn(*args, **kwargs)
     except Signalled as exc:
+        signalled = True
         raise exc.to_error() from None
     finally:
-        _restore(previous)
+        _State.stopping = True  # from here on a signal has nothing left to stop
+        if not signalled:
+            _restore(previous)

@@ -136,6 +136,23 @@ def test_signal_mid_backup_removes_every_temp_file(
         assert_one_error_line(err, name)
 
 
+def test_ctrl_c_twice_still_cleans_up(
+    tmp_path: Path, big_db: Path, start: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """An impatient second Ctrl-C must not cut the cleanup short."""
+    dest = tmp_path / "dest"
+    proc = start(*backup_args(big_db, dest, "--compress", "xz"))
+    wait_for(mid_backup(dest), proc, "the raw copy and the artifact temp")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert "error: interrupted by SIGINT; temporary files removed" in err.splitlines()
+    assert list(dest.iterdir()) == []
+
+
 def plan_file(tmp_path: Path, dest: Path, *dbs: Path, compression: str = "xz") -> Path:
     targets = "".join(
         f'[[targets]]\nname = "{db.stem}"\nengine = "sqlite"\npath = "{db}"\n' for db in dbs
