@@ -45,8 +45,11 @@ class Signalled(BaseException):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
-    def to_error(self) -> InterruptedRunError:
-        return TerminatedRunError() if self.signum == signal.SIGTERM else InterruptedRunError()
+    def to_error(self, *, target: str | None = None) -> InterruptedRunError:
+        """The error the CLI reports (and a run report records, naming the target it stopped)."""
+        if self.signum == signal.SIGTERM:
+            return TerminatedRunError(target=target)
+        return InterruptedRunError(target=target)
 
 
 class _State:

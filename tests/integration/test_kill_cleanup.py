@@ -214,8 +214,9 @@ def test_list_reports_leftover_temp_bytes(killed: tuple[Path, list[Path], int]) 
     assert not any(t["in_use"] for t in data["temporaries"])
     human = safesnap("list", "--dest", str(dest))
     assert human.returncode == 0, human.stderr
-    assert f"leftover temporary files: {len(left)}" in human.stderr
-    assert f"({size} bytes)" in human.stderr
+    shown = human.stdout + human.stderr  # whichever stream the listing goes to
+    assert f"leftover temporary files: {len(left)}" in shown
+    assert f"({size} bytes)" in shown
     assert temps(dest) == left  # list changes nothing
 
 
