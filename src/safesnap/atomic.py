@@ -1,15 +1,22 @@
-"""Atomic file creation: a crash at any point leaves the complete file or nothing visible.
+"""Atomic file creation, and the one temp-file scheme every safesnap writer uses.
 
 The recipe is Litestream's `file/replica_client.go` and the POSIX rule that rename(2) within one
 directory is atomic: write a temp file in the *same* directory (so rename never crosses a file
 system), fsync it, rename it into place, then fsync the directory so the new entry itself
-survives a power cut. The temp file is created with O_CREAT|O_EXCL and mode 0600, so its content
-is never readable by other users, not even for a moment, and two writers never share one.
+survives a power cut.
 
-Temp names start with `.` and end with `.tmp` (`TEMP_PREFIX`/`TEMP_SUFFIX`), so listings skip
-them and `catalog.sweep_temporaries` can find what a killed process left behind. The writer holds
-an exclusive flock on its temp file for its whole life; the kernel drops it when the process
-dies, which is how the sweeper tells a dead writer's leftovers from a live writer's work.
+Every temp file safesnap creates (artifact and manifest writes, the SQLite engine's raw copy and
+restore copy, report files) comes from `temp_file` and is named
+
+    .safesnap-tmp.<label>.<16 hex>.tmp        (SQLite adds -wal / -shm / -journal beside it)
+
+It is created with O_CREAT|O_EXCL and mode 0600 (never readable by others, never shared by two
+writers), and its writer holds an exclusive flock(2) on it for its whole life: the kernel drops
+the lock when the process dies, even on SIGKILL, which is how `catalog.sweep_temporaries` tells
+a dead writer's leftover from a live writer's work without guessing from ages. To make that
+hold from the first instant, the file is created under a claim name (`.new` instead of `.tmp`),
+locked, and only then renamed to its `.tmp` name: no sweeper ever sees an unlocked `.tmp` file
+of a live writer. The lock is released only after the name is gone (published or unlinked).
 """
 
 from __future__ import annotations
@@ -17,21 +24,29 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from safesnap.errors import RefusedError
+from safesnap.output import log
 
-TEMP_PREFIX = "."
+TEMP_PREFIX = ".safesnap-tmp."
 TEMP_SUFFIX = ".tmp"
+CLAIM_SUFFIX = ".new"
+# Files SQLite itself creates beside a database it opens (our temp copies included).
+SIDECARS = ("-wal", "-shm", "-journal")
 FILE_MODE = 0o600
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_LABEL_MAX = 100  # keeps the whole name far below NAME_MAX (255) with any suffix
 
 
-def temp_path_for(final: Path) -> Path:
-    """A fresh hidden temp name beside `final` (random part: no two writers collide)."""
-    return final.parent / f"{TEMP_PREFIX}{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+def temp_name(label: str) -> str:
+    """A fresh temp name of the scheme; `label` only says what it will become (sanitised)."""
+    safe = _LABEL_UNSAFE.sub("_", label)[:_LABEL_MAX] or "file"
+    return f"{TEMP_PREFIX}{safe}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
 def fsync_dir(directory: Path) -> None:
@@ -43,14 +58,39 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _open_exclusive(path: Path) -> BinaryIO:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    fd = os.open(path, flags, FILE_MODE)
-    # Marks the temp as "writer alive" for sweep_temporaries; the kernel releases it on death.
-    # File systems without flock: the sweeper falls back to the file's age.
-    with contextlib.suppress(OSError):
+def _lock(fd: int, path: Path) -> None:
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return os.fdopen(fd, "wb")
+    except OSError as exc:
+        # No flock on this file system (some FUSE mounts): the sweeper falls back to the
+        # file's age there (catalog.NO_FLOCK_MIN_AGE). Backing up matters more than the mark.
+        log.debug("no flock on %s (%s); sweeping it will rely on its age", path, exc.strerror)
+
+
+def create_temp(directory: Path, label: str) -> tuple[Path, int]:
+    """Create a 0600 temp file of the scheme in `directory`, flocked; return (path, fd).
+
+    The caller owns the fd (closing it releases the lock) and must unlink the path before
+    closing it (see `temp_file`, which does both).
+    """
+    path = directory / temp_name(label)
+    claim = path.with_name(path.name[: -len(TEMP_SUFFIX)] + CLAIM_SUFFIX)
+    fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        _lock(fd, claim)
+        os.rename(claim, path)  # appears under its sweepable name already locked
+    except BaseException:
+        claim.unlink(missing_ok=True)
+        os.close(fd)
+        raise
+    return path, fd
+
+
+def remove_temp(path: Path) -> None:
+    """Unlink a temp file and any SQLite sidecars of it; missing files are fine."""
+    for name in (str(path), *(f"{path}{suffix}" for suffix in SIDECARS)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def publish(tmp: Path, final: Path, *, overwrite: bool) -> None:
@@ -76,6 +116,26 @@ def publish(tmp: Path, final: Path, *, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
+def temp_file(directory: Path, label: str) -> Iterator[tuple[Path, BinaryIO]]:
+    """A flocked 0600 temp file of the scheme in `directory`; the caller publishes it itself
+    (see `publish`) or uses it as scratch.
+
+    On every exit (clean, exception, SIGTERM/SIGINT unwinding through here) whatever is still
+    under the temp name is unlinked, sidecars included, and only then is the lock released.
+    """
+    tmp, fd = create_temp(directory, label)
+    fh = os.fdopen(fd, "wb")
+    try:
+        yield tmp, fh
+    finally:
+        try:
+            remove_temp(tmp)
+        finally:
+            with contextlib.suppress(OSError):  # a failed flush of a discarded file is noise
+                fh.close()
+
+
+@contextlib.contextmanager
 def atomic_write(final: Path, *, overwrite: bool = False) -> Iterator[BinaryIO]:
     """Yield a 0600 file handle; on a clean exit the data is fsynced and appears at `final`.
 
@@ -85,37 +145,14 @@ def atomic_write(final: Path, *, overwrite: bool = False) -> Iterator[BinaryIO]:
     """
     if not overwrite and final.exists():
         raise RefusedError(f"{final} already exists", hint="Pass --force to replace it.")
-    tmp = temp_path_for(final)
-    fh = _open_exclusive(tmp)
-    try:
-        with fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    with temp_file(final.parent, final.name) as (tmp, fh):
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
         try:
             publish(tmp, final, overwrite=overwrite)
         except FileExistsError:
             raise RefusedError(
                 f"{final} already exists", hint="Pass --force to replace it."
             ) from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
     fsync_dir(final.parent)
-
-
-@contextlib.contextmanager
-def temp_file(directory: Path, stem: str) -> Iterator[tuple[Path, BinaryIO]]:
-    """A 0600 hidden temp file in `directory` that the caller publishes itself (see `publish`).
-
-    Removed on any exception, and also on a clean exit if the caller did not move it away.
-    """
-    tmp = temp_path_for(directory / stem)
-    fh = _open_exclusive(tmp)
-    try:
-        with fh:
-            yield tmp, fh
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

@@ -3,7 +3,8 @@ and temp files left by crashed runs.
 
 Only an artifact whose manifest parses, is ours (`format`), names this very file and whose
 stored size matches counts as a backup. Everything else is reported, never deleted, except
-temp files (`.<name>.<hex>.tmp`) whose writer is gone, which `sweep_temporaries` removes.
+temp files of safesnap's one scheme (`.safesnap-tmp.<label>.<hex>.tmp`, see atomic.py) whose
+writer is gone, which `sweep_temporaries` removes and `find_temporaries` reports.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,16 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.artifacts import MANIFEST_SUFFIX, parse_iso, read_manifest
-from safesnap.atomic import TEMP_PREFIX, TEMP_SUFFIX
+from safesnap.atomic import CLAIM_SUFFIX, SIDECARS, TEMP_SUFFIX
 from safesnap.errors import ArtifactError
+from safesnap.output import log
 
-# Exactly what atomic.temp_path_for makes; nothing else is ever swept.
-_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
 # What artifact_name makes: `<target>.<YYYYmmddTHHMMSSZ>[_n].<kind>.<ext>[.zst|.gz|.xz]`.
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.\d{8}T\d{6}Z(_\d+)?\.[A-Za-z0-9_.-]+$")
-# A live writer refreshes its temp file's mtime with every chunk; this much silence plus a
-# free flock means the writer is gone. Tests pass 0 after killing the writer.
-DEFAULT_TEMP_MIN_AGE = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def scan(dest: Path, *, target: str | None = None) -> Scan:
     if not dest.is_dir():
         raise ArtifactError(f"destination not found or not a directory: {dest}")
     out = Scan()
-    files = [p for p in _walk(dest) if not p.name.startswith(TEMP_PREFIX)]
+    files = [p for p in _walk(dest) if not p.name.startswith(".")]  # temps, the lock
     described = set()
     for path in files:
         if not path.name.endswith(MANIFEST_SUFFIX):
@@ -119,43 +117,172 @@ def find_artifacts(dest: Path, *, target: str | None = None) -> list[CatalogEntr
     return scan(dest, target=target).entries
 
 
-def _writer_gone(path: Path) -> bool:
-    """True when no process holds the flock the writer takes on its temp file."""
+# --- temp files: what killed writers left behind ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How one kind of temp name is judged: `min_age` seconds untouched on top of a free
+    flock (0: the free lock alone decides), `sidecar`: owned by the file named without it."""
+
+    pattern: re.Pattern[str]
+    min_age: float = 0.0
+    sidecar: bool = False
+
+
+_SCHEME = r"\.safesnap-tmp\.[A-Za-z0-9_.-]+\.[0-9a-f]{16}"
+_SIDECAR = "(?:" + "|".join(re.escape(s) for s in SIDECARS) + ")"
+_LEGACY_SQLITE = r"\.safesnap-tmp-.+\.sqlite"  # the old glob `.safesnap-tmp-*.sqlite`
+_RULES = (
+    _Rule(re.compile(rf"^{_SCHEME}{re.escape(TEMP_SUFFIX)}$")),
+    # Created and locked a few microseconds before its rename to `.tmp`; only a process killed
+    # inside that window leaves one (empty), so a short age guard costs nothing.
+    _Rule(re.compile(rf"^{_SCHEME}{re.escape(CLAIM_SUFFIX)}$"), min_age=60.0),
+    _Rule(re.compile(rf"^{_SCHEME}{re.escape(TEMP_SUFFIX)}{_SIDECAR}$"), sidecar=True),
+    # Names of safesnap <= 0.x, swept after an upgrade. Their writers did not lock from the
+    # first instant (the SQLite copy only after the copy), hence the age guards they used.
+    _Rule(re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$"), min_age=10.0),
+    _Rule(re.compile(rf"^{_LEGACY_SQLITE}$"), min_age=600.0),
+    _Rule(re.compile(rf"^{_LEGACY_SQLITE}{_SIDECAR}$"), sidecar=True),
+)
+# Where flock(2) is not supported the lock says nothing; a live writer's temp file is then
+# told only by age. Nightly runs are 24 h apart, so a day-old leftover still goes next night.
+NO_FLOCK_MIN_AGE = 6 * 3600.0
+
+
+def temp_rule(name: str) -> _Rule | None:
+    """The rule for a file name of safesnap's temp scheme (or a legacy one), else None."""
+    if not name.startswith("."):
+        return None
+    return next((rule for rule in _RULES if rule.pattern.match(name)), None)
+
+
+@dataclass(frozen=True)
+class TempFile:
+    path: Path
+    bytes: int
+    in_use: bool  # a live writer holds it (or it cannot be told): never swept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "bytes": self.bytes, "in_use": self.in_use}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What `sweep_temporaries` removed."""
+
+    removed: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+    def report(self) -> dict[str, Any]:
+        """The fields every command adds to its JSON (and the run to its report)."""
+        return {
+            "swept_temp_files": len(self.removed),
+            "swept_temp_bytes": self.bytes,
+            "swept_temporaries": [str(p) for p in self.removed],
+        }
+
+
+def _lock_if_gone(path: Path) -> tuple[str, int | None]:
+    """("gone", fd holding the writer's lock) when its writer is dead; else ("alive" |
+    "nolock" | "unknown", None). O_NOFOLLOW: a symlink is never ours."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return "unknown", None  # vanished, a symlink, or not ours to read: leave it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return False
-    except OSError:
-        return True  # no flock on this file system: the age check alone decides
-    finally:
         os.close(fd)
-    return True
+        return "alive", None
+    except OSError:
+        os.close(fd)
+        return "nolock", None
+    return "gone", fd
 
 
-def sweep_temporaries(dest: Path, *, min_age: float = DEFAULT_TEMP_MIN_AGE) -> list[Path]:
-    """Remove temp files left by crashed writers under `dest`; return what was removed.
+def _judge(path: Path, rule: _Rule, now: float, *, unlink: bool) -> TempFile | None:
+    """Is this (non-sidecar) temp file abandoned? With `unlink`, remove it while holding its
+    lock, so no writer can be between "lock free" and "removed"."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    state, fd = _lock_if_gone(path)
+    age = now - st.st_mtime
+    try:
+        gone = (state == "gone" and age >= rule.min_age) or (
+            state == "nolock" and age >= max(rule.min_age, NO_FLOCK_MIN_AGE)
+        )
+        if gone and unlink:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return TempFile(path, st.st_size, in_use=not gone)
 
-    A temp file is removed only if it has our exact temp-name shape, has not been written for
-    `min_age` seconds and its writer's flock is free (the kernel drops it when a process dies).
-    """
+
+def _sidecar(path: Path, owners: dict[str, bool], *, unlink: bool) -> TempFile | None:
+    """A SQLite sidecar lives and dies with its owner temp file: abandoned when the owner is
+    gone from disk (its writer unlinks the owner first) or was judged abandoned."""
+    owner = str(path)[: str(path).rfind("-")]
+    gone = owners.get(owner, not os.path.lexists(owner))
+    try:
+        st = path.lstat()
+        if gone and unlink and stat.S_ISREG(st.st_mode):
+            path.unlink()
+    except FileNotFoundError:
+        return None
+    return TempFile(path, st.st_size, in_use=not gone)
+
+
+def _survey(dest: Path, *, unlink: bool) -> list[TempFile]:
     if not dest.is_dir():
         return []
-    removed: list[Path] = []
     now = time.time()
+    found: list[tuple[Path, _Rule]] = []
     for path in _walk(dest):
-        if not (path.name.startswith(TEMP_PREFIX) and path.name.endswith(TEMP_SUFFIX)):
-            continue
-        if not _TEMP_NAME.match(path.name):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            if now - path.stat().st_mtime >= min_age and _writer_gone(path):
-                path.unlink()
-                removed.append(path)
-    return removed
+        rule = temp_rule(path.name)
+        if rule is not None:
+            found.append((path, rule))
+    out: list[TempFile] = []
+    owners: dict[str, bool] = {}  # owner path -> abandoned
+    for path, rule in found:  # owners first: a sidecar's fate follows its owner's
+        if not rule.sidecar and (temp := _judge(path, rule, now, unlink=unlink)) is not None:
+            owners[str(path)] = not temp.in_use
+            out.append(temp)
+    for path, rule in found:
+        if rule.sidecar and (temp := _sidecar(path, owners, unlink=unlink)) is not None:
+            out.append(temp)
+    return out
+
+
+def find_temporaries(dest: Path) -> list[TempFile]:
+    """Every temp file of safesnap's scheme under `dest` (recursively, hidden directories
+    skipped), with whether a live writer holds it. Changes nothing."""
+    return _survey(dest, unlink=False)
+
+
+def sweep_temporaries(dest: Path) -> Sweep:
+    """Remove every temp file of safesnap's scheme under `dest` that no live writer holds.
+
+    The one sweeper for destinations: `run`, `backup` and `prune` call it at their start. A
+    temp file goes when its writer's flock is free (the writer died: SIGKILL, OOM, power cut)
+    and, for the few names that need one, its age guard has passed (see `_RULES`); its SQLite
+    sidecars go with it. Nothing else is ever touched.
+    """
+    removed = [t for t in _survey(dest, unlink=True) if not t.in_use]
+    sweep = Sweep([t.path for t in removed], sum(t.bytes for t in removed))
+    if sweep.removed:
+        log.info(
+            "removed %d temp file(s) (%d bytes) left by an interrupted run under %s",
+            len(sweep.removed), sweep.bytes, dest,
+        )  # fmt: skip
+        log.debug("removed: %s", ", ".join(str(p) for p in sweep.removed))
+    return sweep
 
 
 def prune_destination(

@@ -10,7 +10,7 @@ from typing import cast
 import click
 import typer
 
-from safesnap import __version__
+from safesnap import __version__, interrupts
 from safesnap.commands import COMMANDS, GROUPS
 from safesnap.errors import SafesnapError
 from safesnap.output import configure_logging, log, print_json, stderr_console
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
         # Outside standalone mode click returns (not raises) the code of a typer.Exit.
-        code = app(args=args, prog_name="safesnap", standalone_mode=False)
+        code = interrupts.call(app, args=args, prog_name="safesnap", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except SafesnapError as exc:

@@ -98,8 +98,8 @@ def run_plan(plan: Plan, request: RunRequest, report: RunReport | None = None) -
 
             with run_lock(dest, wait=plan.run.lock_wait, run_id=report.run_id):
                 swept = sweep_temporaries(dest)
-                if swept:
-                    report.extra["swept_temporaries"] = [str(p) for p in swept]
+                if swept.removed:
+                    report.extra.update(swept.report())
                 _run_targets(plan, targets, request, report)
     finally:
         report.seconds = watch.elapsed()
@@ -135,6 +135,10 @@ def _record_stop(
 
 
 def _stop_error(exc: BaseException, target: str) -> SafesnapError:
+    from safesnap.interrupts import Signalled
+
+    if isinstance(exc, Signalled):
+        return exc.to_error(target=target)
     if isinstance(exc, SafesnapError):
         return exc
     if isinstance(exc, KeyboardInterrupt):

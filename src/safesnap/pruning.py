@@ -35,6 +35,7 @@ class PruneResult:
     orphans: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)
+    swept_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,8 @@ class PruneResult:
             "orphans": self.orphans,
             "problems": self.problems,
             "swept": self.swept,
+            "swept_temp_files": len(self.swept),
+            "swept_temp_bytes": self.swept_bytes,
         }
 
 
@@ -106,7 +109,8 @@ def _prune(
 ) -> PruneResult:
     result = PruneResult(dry_run=dry_run)
     if sweep and not dry_run:
-        result.swept = [str(p) for p in sweep_temporaries(dest)]
+        swept = sweep_temporaries(dest)
+        result.swept, result.swept_bytes = [str(p) for p in swept.removed], swept.bytes
     found = scan(dest, target=target)
     result.orphans = [str(p) for p in found.orphans]
     result.problems = found.problems

@@ -14,6 +14,7 @@ import pytest
 from tests.fixtures.sqlite_writer import max_id, table_digest
 
 from safesnap import artifacts
+from safesnap.catalog import sweep_temporaries
 from safesnap.engines import BackupContext
 from safesnap.engines.sqlite import ENGINE
 from safesnap.errors import IntegrityError, RefusedError, SourceError
@@ -150,7 +151,10 @@ def test_quiesce_through_the_engine(tmp_path: Path, sqlite_db: Any) -> None:
     assert json.dumps(facts)  # report-ready: plain JSON types only
 
 
-def test_backup_sweeps_abandoned_temp_copies_only(tmp_path: Path, sqlite_db: Any) -> None:
+def test_old_temp_copies_are_swept_and_a_backup_leaves_none(tmp_path: Path, sqlite_db: Any) -> None:
+    """Temp copies named by safesnap <= 0.x (`.safesnap-tmp-<target>-<hex>.sqlite`, no lock
+    while copying) go after 10 minutes with a free lock; the engine's own temp copy (new
+    scheme) is gone when backup returns."""
     db = sqlite_db(mb=0.2)
     dest = tmp_path / "dest"
     dest.mkdir()
@@ -166,10 +170,13 @@ def test_backup_sweeps_abandoned_temp_copies_only(tmp_path: Path, sqlite_db: Any
     fd = os.open(in_use, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another run is still using it
     try:
+        swept = sweep_temporaries(dest)
         outcome = ENGINE.backup(_target(db), BackupContext(dest=dest))
     finally:
         os.close(fd)
-    assert outcome.details["swept_temp_files"] == 1
-    left = _dest_names(dest)
-    assert abandoned.name not in left and f"{abandoned.name}-wal" not in left
-    assert in_use.name in left and fresh.name in left
+    assert sorted(swept.removed) == [abandoned, Path(f"{abandoned}-wal")]
+    assert swept.bytes == 1001
+    artifact = outcome.artifact.path
+    assert _dest_names(dest) == sorted(
+        [in_use.name, fresh.name, artifact.name, outcome.artifact.manifest_path.name]
+    )

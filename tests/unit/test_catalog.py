@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +16,16 @@ import pytest
 from tests.fixtures.artifacts import MakeArtifact, visible
 
 from safesnap.artifacts import write_manifest
-from safesnap.catalog import find_artifacts, prune_destination, scan, sweep_temporaries
+from safesnap.atomic import temp_file, temp_name
+from safesnap.catalog import (
+    TempFile,
+    find_artifacts,
+    find_temporaries,
+    prune_destination,
+    scan,
+    sweep_temporaries,
+    temp_rule,
+)
 from safesnap.errors import ArtifactError
 from safesnap.retention import Policy
 from safesnap.settings import Retention
@@ -59,21 +72,116 @@ def test_scan_missing_destination_is_artifact_error(tmp_path: Path) -> None:
         scan(tmp_path / "missing")
 
 
-def test_sweep_only_touches_our_stale_temps(tmp_path: Path) -> None:
-    ours = tmp_path / "sub" / ".db.20260101T000000Z.manual.sqlite.zst.0a1b2c3d.tmp"
-    ours.parent.mkdir()
-    ours.write_bytes(b"partial")
-    lookalike = tmp_path / ".my-editor-file.tmp"
-    lookalike.write_bytes(b"keep")
-    lock = tmp_path / ".safesnap.lock"
-    lock.write_bytes(b"")
-    assert sweep_temporaries(tmp_path) == []  # fresh: might be a live writer on another FS
-    old = time.time() - 60
-    os.utime(ours, (old, old))
-    assert sweep_temporaries(tmp_path) == [ours]
-    assert lookalike.exists()
-    assert lock.exists()
-    assert sweep_temporaries(tmp_path / "missing") == []
+def _temp(directory: Path, label: str = "db.sqlite", data: bytes = b"partial") -> Path:
+    """A temp file of the scheme whose writer is gone (nobody holds its flock)."""
+    path = directory / temp_name(label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """What a live writer does: an exclusive flock on its own open file description."""
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def test_sweep_removes_dead_writers_temps_at_once_and_counts_bytes(tmp_path: Path) -> None:
+    dead = _temp(tmp_path / "sub", data=b"x" * 3000)  # fresh: no age guess for our scheme
+    wal = Path(f"{dead}-wal")
+    wal.write_bytes(b"w" * 500)
+    swept = sweep_temporaries(tmp_path)
+    assert sorted(swept.removed) == sorted([dead, wal])
+    assert swept.bytes == 3500
+    assert swept.report()["swept_temp_files"] == 2
+    assert list((tmp_path / "sub").iterdir()) == []
+    assert sweep_temporaries(tmp_path / "missing").removed == []
+
+
+def test_sweep_never_touches_a_live_writers_temp_or_its_sidecars(tmp_path: Path) -> None:
+    live = _temp(tmp_path)
+    _age(live, 86400)  # however old: the lock decides
+    shm = Path(f"{live}-shm")
+    shm.write_bytes(b"s")
+    with _held(live):
+        assert sweep_temporaries(tmp_path).removed == []
+        found = {t.path: t.in_use for t in find_temporaries(tmp_path)}
+        assert found == {live: True, shm: True}
+    assert live.exists() and shm.exists()
+    assert sorted(sweep_temporaries(tmp_path).removed) == sorted([live, shm])
+
+
+def test_sweep_touches_nothing_but_our_names(tmp_path: Path) -> None:
+    keep = [
+        tmp_path / ".my-editor-file.tmp",
+        tmp_path / ".safesnap.lock",
+        tmp_path / ".safesnap-tmp.db.0123.tmp",  # not 16 hex
+        tmp_path / "safesnap-tmp.db.0123456789abcdef.tmp",  # not hidden
+        tmp_path / "db.20260101T000000Z.manual.sqlite.zst",
+    ]
+    for path in keep:
+        path.write_bytes(b"keep")
+        _age(path, 86400)
+    as_dir = tmp_path / temp_name("dir")
+    as_dir.mkdir()
+    link = tmp_path / temp_name("link")
+    link.symlink_to(keep[0])
+    assert sweep_temporaries(tmp_path).removed == []
+    assert all(p.exists() for p in [*keep, as_dir, link])
+
+
+def test_orphaned_sidecar_goes_claim_and_legacy_names_wait_for_their_age(tmp_path: Path) -> None:
+    orphan_wal = tmp_path / (temp_name("x") + "-wal")  # its owner is gone already
+    orphan_wal.write_bytes(b"w")
+    claim = tmp_path / (temp_name("c")[: -len(".tmp")] + ".new")
+    claim.write_bytes(b"")
+    legacy = tmp_path / ".db.20260101T000000Z.manual.sqlite.zst.0a1b2c3d.tmp"
+    legacy.write_bytes(b"old scheme")
+    legacy_copy = tmp_path / ".safesnap-tmp-big-0123456789ab.sqlite"
+    legacy_copy.write_bytes(b"c" * 100)
+    legacy_wal = Path(f"{legacy_copy}-wal")
+    legacy_wal.write_bytes(b"w")
+    assert sweep_temporaries(tmp_path).removed == [orphan_wal]
+    for path, age in ((claim, 61), (legacy, 11), (legacy_copy, 601)):
+        _age(path, age)
+    swept = sweep_temporaries(tmp_path)
+    assert sorted(swept.removed) == sorted([claim, legacy, legacy_copy, legacy_wal])
+    assert swept.bytes == len(b"old scheme") + 101
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_find_temporaries_changes_nothing(tmp_path: Path) -> None:
+    dead = _temp(tmp_path, data=b"d" * 10)
+    assert find_temporaries(tmp_path) == [TempFile(dead, 10, in_use=False)]
+    assert dead.exists()
+
+
+def test_temp_names_are_ours_and_sanitised() -> None:
+    name = temp_name("weird name/../x" * 20)
+    assert name.startswith(".safesnap-tmp.") and name.endswith(".tmp")
+    assert "/" not in name and " " not in name and len(name) < 200
+    assert temp_rule(name) is not None
+    assert temp_rule(name[1:]) is None
+
+
+def test_temp_files_are_private_locked_and_removed(tmp_path: Path) -> None:
+    with temp_file(tmp_path, "db") as (path, fh):
+        fh.write(b"data")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert temp_rule(path.name) is not None
+        assert sweep_temporaries(tmp_path).removed == []  # our own lock protects it too
+        Path(f"{path}-journal").write_bytes(b"j")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _history(make_artifact: MakeArtifact, dest: Path, target: str, ages: list[float]) -> list[Path]:

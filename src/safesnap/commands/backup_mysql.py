@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from safesnap.catalog import sweep_temporaries
 from safesnap.commands.options import EnvFileOpt, JsonOpt
 from safesnap.engines import BackupContext
 from safesnap.engines.mysql import ENGINE
@@ -52,6 +53,7 @@ def backup_mysql(
     if compress not in COMPRESSIONS:
         raise ConfigError(f"--compress must be one of {', '.join(COMPRESSIONS)}; got {compress!r}")
     target = _target(database, name, host, port, user, password_env, socket, command_prefix, client)
+    swept = sweep_temporaries(dest)  # what a killed earlier backup left (never a live one's)
     with progress(f"dump {target.name}", enabled=not json_out) as update:
         ctx = BackupContext(dest=dest, compression=compress, kind="manual", progress=update)
         outcome = ENGINE.backup(target, ctx)
@@ -70,6 +72,7 @@ def backup_mysql(
         "warnings": outcome.details["warnings"],
         "row_counts": outcome.details["row_counts"],
         "server": outcome.details["server"],
+        **swept.report(),
     }
     if json_out:
         print_json(result)

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from safesnap.catalog import sweep_temporaries
 from safesnap.commands.options import JsonOpt
 from safesnap.engines import BackupContext
 from safesnap.engines.sqlite import ENGINE
@@ -47,6 +48,7 @@ def backup_sqlite(
     _check_choice("--compress", compress, COMPRESSIONS)
     _check_choice("--integrity", integrity, INTEGRITY)
     target = _target(db_path, name, integrity, busy_timeout)
+    swept = sweep_temporaries(dest)  # what a killed earlier backup left (never a live one's)
     with progress(f"backup {target.name}", enabled=not json_out) as update:
         ctx = BackupContext(
             dest=dest, compression=compress, threads=threads, kind="manual", progress=update
@@ -63,7 +65,7 @@ def backup_sqlite(
         "source_bytes": info.source_bytes,
         "seconds": round(info.seconds, 3),
         **{k: info.manifest.get(k) for k in _FACTS},
-        "swept_temp_files": outcome.details.get("swept_temp_files", 0),
+        **swept.report(),
     }
     if json_out:
         print_json(result)

@@ -1,4 +1,5 @@
-"""`safesnap list --dest DIR`: the backups in a destination, newest first."""
+"""`safesnap list --dest DIR`: the backups in a destination, newest first, and the bytes that
+temp files of interrupted runs still take (the next `run`, `backup` or `prune` removes them)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from safesnap.catalog import scan
+from safesnap.catalog import TempFile, find_temporaries, scan
 from safesnap.commands.options import JsonOpt
-from safesnap.output import print_json, say, stderr_console, stdout_console, stdout_is_terminal
+from safesnap.output import (
+    print_json,
+    say,
+    stderr_console,
+    stdout_console,
+    stdout_is_terminal,
+)
 
 
 def _size(n: object) -> str:
@@ -42,8 +49,9 @@ def list_artifacts(
     target: str | None = typer.Option(None, "--target", help="Only this target."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """List backups (artifacts with a valid manifest), newest first."""
+    """List backups (artifacts with a valid manifest), newest first, and leftover temp files."""
     found = scan(dest, target=target)
+    temps = find_temporaries(dest)  # all targets: a temp file's name need not say whose it is
     rows = [entry.summary() for entry in found.entries]
     if json_out:
         print_json(
@@ -52,6 +60,8 @@ def list_artifacts(
                 "artifacts": rows,
                 "orphans": [str(p) for p in found.orphans],
                 "problems": found.problems,
+                "temporaries": [t.to_dict() for t in temps],
+                **_leftover(temps),
             }
         )
         return
@@ -68,3 +78,25 @@ def list_artifacts(
         stderr_console.print(f"[yellow]orphan (no manifest):[/] {orphan}", highlight=False)
     for problem in found.problems:
         stderr_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, markup=False)
+    _print_temporaries(temps)
+
+
+def _leftover(temps: list[TempFile]) -> dict[str, int]:
+    left = [t for t in temps if not t.in_use]
+    return {"leftover_temp_files": len(left), "leftover_temp_bytes": sum(t.bytes for t in left)}
+
+
+def _print_temporaries(temps: list[TempFile]) -> None:
+    for temp in temps:
+        state = "in use by a running safesnap" if temp.in_use else "left by an interrupted run"
+        line = f"temp file ({state}): {temp.path} ({_size(temp.bytes)})"
+        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    left = _leftover(temps)
+    if left["leftover_temp_files"]:
+        stderr_console.print(
+            f"[yellow]leftover temporary files:[/] {left['leftover_temp_files']}, "
+            f"{_size(left['leftover_temp_bytes'])} ({left['leftover_temp_bytes']} bytes); "
+            "the next `safesnap run`, `backup` or `prune` removes them",
+            highlight=False,
+            soft_wrap=True,
+        )

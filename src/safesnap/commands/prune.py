@@ -44,7 +44,8 @@ def prune(
     json_out: bool = JsonOpt,
     env_file: Path | None = EnvFileOpt,  # noqa: ARG001 (its callback sets where settings come from)
 ) -> None:
-    """Delete old backups by retention policy; the newest verified backup always stays."""
+    """Delete old backups by retention policy; the newest verified backup always stays.
+    Temp files of interrupted runs (no live writer) are removed first."""
     given = (keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     defaults, plan_dest = _plan_defaults(config)
     dest = dest or plan_dest
@@ -72,7 +73,11 @@ def _print_human(result: dict[str, Any], verb: str) -> None:
         say(f"{verb:<7} {path}")
     for orphan in result["orphans"]:
         say(f"orphan  {orphan} (no manifest; left alone)")
-    say(f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}")
+    swept = ""
+    if result["swept_temp_files"]:  # the sweep at the start (catalog.sweep_temporaries)
+        swept = f", {result['swept_temp_files']} leftover temp file(s) removed "
+        swept += f"({result['swept_temp_bytes']} bytes)"
+    say(f"{len(result['kept'])} kept, {len(result['deleted'])} {verb}{swept}")
 
 
 def _plan_defaults(config: Path | None) -> tuple[Retention, Path | None]:

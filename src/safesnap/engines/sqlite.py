@@ -7,78 +7,35 @@ live database). This module turns a copy into a backup and a backup back into a 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import secrets
+import shutil
 import sqlite3
 import stat
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from safesnap import artifacts
+from safesnap import artifacts, atomic
+from safesnap.compression import CHUNK
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.errors import IntegrityError, RefusedError, SourceError
-from safesnap.output import log
 from safesnap.quiesce import sqlite as q
 
 DEFAULT_MAX_HOLD_SECONDS = 30.0
 
 
-def _temp_path(directory: Path, label: str) -> Path:
-    # A dotfile with a random part: never mistaken for an artifact, never clashing with a
-    # concurrent run; removed in `finally` on every path.
-    return directory / f".safesnap-tmp-{label}-{secrets.token_hex(6)}.sqlite"
+def inspect_copy(path: Path, mode: str, cancel: _Cancel | None = None) -> dict[str, Any]:
+    """Integrity check (quick|full|off) plus the facts a manifest records; IntegrityError if bad.
 
-
-STALE_TEMP_SECONDS = 600.0
-TEMP_GLOB = ".safesnap-tmp-*.sqlite"
-
-
-def sweep_stale_temps(directory: Path) -> list[str]:
-    """Delete temp copies a killed run left behind (they can be as large as the database).
-
-    A temp copy in use is flock()ed by its run from the end of the copy on, and its mtime is
-    fresh while the copy is written, so "older than 10 minutes and not locked" is abandoned.
-    """
-    removed: list[str] = []
-    for path in sorted(directory.glob(TEMP_GLOB)):
-        try:
-            if time.time() - path.stat().st_mtime < STALE_TEMP_SECONDS:
-                continue
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue  # another sweeper got it
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue  # a live run holds it
-        _remove(path)
-        os.close(fd)
-        removed.append(path.name)
-    return removed
-
-
-def _hold(path: Path) -> int:
-    fd = os.open(path, os.O_RDONLY)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
-
-
-def _remove(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    q.remove_copy_sidecars(path)
-
-
-def inspect_copy(path: Path, mode: str) -> dict[str, Any]:
-    """Integrity check (quick|full|off) plus the facts a manifest records; IntegrityError if bad."""
+    `cancel` lets another thread stop a check that runs on a worker thread (see `_store`)."""
     try:
         with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            if cancel is not None:
+                cancel.attach(conn)
             result = _integrity(conn, mode)
             facts: dict[str, Any] = {
                 "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
@@ -116,6 +73,30 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+class _Cancel:
+    """Interrupt a check running on a worker thread: sqlite3_interrupt() is documented as safe
+    to call from another thread. Used when the artifact write fails or a signal unwinds the
+    main thread, so SIGTERM does not wait for a full integrity check of a large copy."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._cancelled = False
+
+    def attach(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            self._conn = conn
+            if self._cancelled:
+                raise sqlite3.OperationalError("interrupted")
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):  # closed meanwhile: nothing to stop
+                    self._conn.interrupt()
+
+
 class _CheckedAtEof:
     """A reader over the copy whose end of input waits for (and raises) the integrity check."""
 
@@ -136,29 +117,21 @@ class SqliteEngine:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
         ctx.dest.mkdir(parents=True, exist_ok=True)
-        swept = sweep_stale_temps(ctx.dest)
-        tmp = _temp_path(ctx.dest, target.name)
         size = _source_size(source)
-        held: int | None = None
-        try:
+        # The raw copy is as large as the database: atomic.temp_file removes it (and its
+        # -wal/-shm) on every way out, SIGTERM included, and flocks it meanwhile, so a sweeper
+        # in a concurrent `prune` leaves it alone and one after a SIGKILL removes it.
+        with atomic.temp_file(ctx.dest, f"{target.name}.sqlite") as (tmp, fh):
             copy = q.raw_copy(
-                source, tmp, busy_timeout=target.busy_timeout, progress=_pass(ctx, size)
-            )
-            held = _hold(tmp)
+                source, tmp, busy_timeout=target.busy_timeout, progress=_pass(ctx, size),
+                dest_fd=fh.fileno(),
+            )  # fmt: skip
             q.finish_copy(tmp)
             manifest = _manifest(target, source, copy)
             manifest.update(plan=ctx.plan, run_id=ctx.run_id or None)
             info = self._store(tmp, target, ctx, manifest, copy, _pass(ctx, size))
-        finally:
-            _remove(tmp)
-            if held is not None:
-                os.close(held)
         keys = ("journal_mode", "method", "integrity_result", "writer_lockout_seconds")
-        details = {k: manifest[k] for k in keys}
-        if swept:  # a count: run reports keep scalars; the names go to the log
-            log.info("removed abandoned temp copies in %s: %s", ctx.dest, ", ".join(swept))
-            details["swept_temp_files"] = len(swept)
-        return BackupOutcome(artifact=info, details=details)
+        return BackupOutcome(artifact=info, details={k: manifest[k] for k in keys})
 
     def _store(
         self,
@@ -176,14 +149,20 @@ class SqliteEngine:
         end of input, and write_artifact leaves nothing behind when its source raises. The
         facts land in `manifest` at that moment, before write_artifact builds the manifest.
         """
+        cancel = _Cancel()
         with ThreadPoolExecutor(max_workers=1) as pool, tmp.open("rb") as fh:
-            check = pool.submit(inspect_copy, tmp, target.integrity_check)
+            check = pool.submit(inspect_copy, tmp, target.integrity_check, cancel)
             reader = _CheckedAtEof(fh, check, manifest)
-            return artifacts.write_artifact(
-                cast(BinaryIO, reader), ctx.dest, target=target.name, engine=self.name,
-                ext="sqlite", compression=ctx.compression, level=ctx.level, threads=ctx.threads,
-                kind=ctx.kind, manifest=manifest, created_at=copy.consistent_at, progress=progress,
-            )  # fmt: skip
+            try:
+                return artifacts.write_artifact(
+                    cast(BinaryIO, reader), ctx.dest, target=target.name, engine=self.name,
+                    ext="sqlite", compression=ctx.compression, level=ctx.level,
+                    threads=ctx.threads, kind=ctx.kind, manifest=manifest,
+                    created_at=copy.consistent_at, progress=progress,
+                )  # fmt: skip
+            except BaseException:
+                cancel()  # the pool's exit joins the check thread: make that quick
+                raise
 
     def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:
         return q.hold_for_snapshot(
@@ -217,28 +196,32 @@ class SqliteEngine:
         dest = Path(to)
         _refuse_overwrite(dest, force)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_path(dest.parent, "restore")
-        try:
-            artifacts.decompress_to(artifact, tmp)
-            os.chmod(tmp, 0o600)
+        with atomic.temp_file(dest.parent, dest.name) as (tmp, fh):
+            _decompress_into(artifact, fh)
             facts = inspect_copy(tmp, "full")
             _check_counts(artifact, manifest, facts["row_counts"])
-            _fsync(tmp)
             _refuse_overwrite(dest, force)  # again: it may have appeared meanwhile
             _take_over_ownership(dest, tmp)
             # Stale -wal/-shm/-journal of the replaced database would be replayed into the
             # restored one (SQLite trusts a WAL whose header checksums), so they go first.
             q.remove_copy_sidecars(dest)
             os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
-        finally:
-            _remove(tmp)
+            atomic.fsync_dir(dest.parent)
         return {
             "restored_to": str(dest),
             "integrity_result": facts["integrity_result"],
             "row_counts": facts["row_counts"],
             "bytes": dest.stat().st_size,
         }
+
+
+def _decompress_into(artifact: Path, fh: BinaryIO) -> None:
+    """The artifact's original bytes into the (locked, 0600) temp file, synced; a checksum
+    mismatch raises IntegrityError from open_decompressed before anything replaces the target."""
+    with artifacts.open_decompressed(artifact) as src:
+        shutil.copyfileobj(src, fh, CHUNK)
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def _refuse_overwrite(dest: Path, force: bool) -> None:
@@ -319,18 +302,6 @@ def _decompressed(artifact: Path, tmp_dir: Any) -> Iterator[Path]:
         except OSError as exc:
             raise SourceError(f"cannot decompress {artifact}: {exc}") from None
         yield db
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync(path)
 
 
 ENGINE = SqliteEngine()

@@ -191,12 +191,18 @@ def _io_error(exc: OSError, src: Path | None) -> Exception:
 
 
 def raw_copy(
-    source: Path, dest_tmp: Path, *, busy_timeout: float, progress: Progress | None = None
+    source: Path,
+    dest_tmp: Path,
+    *,
+    busy_timeout: float,
+    progress: Progress | None = None,
+    dest_fd: int | None = None,
 ) -> CopyResult:
     """Copy `source` consistently into `dest_tmp` (and `dest_tmp`-wal in WAL mode).
 
-    `dest_tmp` must not exist; it is created 0600. The caller replays the WAL (`finish_copy`),
-    checks the result and removes the temp files on failure.
+    With `dest_fd`, the bytes go into that open, empty file at `dest_tmp` (the engine's locked
+    temp file, atomic.temp_file); without it, `dest_tmp` must not exist and is created 0600.
+    The caller replays the WAL (`finish_copy`), checks the result and removes the temp files.
     """
     check_source(source)
     with closing(connect(source, busy_timeout)) as conn:
@@ -204,7 +210,7 @@ def raw_copy(
         with read_transaction(conn, source, busy_timeout) as mode:
             locked_at = time.perf_counter()
             pinned = datetime.now(UTC)
-            total = _copy_files(source, dest_tmp, wal=mode == "wal", progress=progress)
+            total = _copy_files(source, dest_tmp, dest_fd, wal=mode == "wal", progress=progress)
             held = time.perf_counter() - locked_at
         seconds = time.perf_counter() - start
     # In WAL mode a reader blocks no writer; in rollback mode writers wait for the whole hold.
@@ -212,13 +218,20 @@ def raw_copy(
     return CopyResult(mode, "raw", total, seconds, lockout, pinned)
 
 
-def _copy_files(source: Path, dest_tmp: Path, *, wal: bool, progress: Progress | None) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    fd = os.open(dest_tmp, flags, 0o600)
-    try:
-        total = copy_bytes(source, fd, progress)
-    finally:
-        os.close(fd)
+def _copy_files(
+    source: Path, dest_tmp: Path, dest_fd: int | None, *, wal: bool, progress: Progress | None
+) -> int:
+    # O_EXCL + 0600 like every temp file of ours; the -wal lives and dies with its main file
+    # (catalog.sweep_temporaries treats it as a sidecar of the flocked main temp file).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    if dest_fd is not None:
+        total = copy_bytes(source, dest_fd, progress)
+    else:
+        fd = os.open(dest_tmp, flags, 0o600)
+        try:
+            total = copy_bytes(source, fd, progress)
+        finally:
+            os.close(fd)
     if wal:
         wal_fd = os.open(f"{dest_tmp}-wal", flags, 0o600)
         try:
