@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from safesnap.errors import ConfigError
 from safesnap.output import print_json, progress, stderr_console
 from safesnap.verification import verify_artifact
 
@@ -41,6 +42,8 @@ def engine_options(
 ) -> dict[str, Any]:
     """Only the options given: an engine's own defaults (and the manifest's recorded,
     non-secret connection) apply to the rest."""
+    if tmp_dir is not None and not tmp_dir.is_dir():
+        raise ConfigError(f"--tmp-dir {tmp_dir} is not an existing directory")
     given = {
         "host": host,
         "port": port,

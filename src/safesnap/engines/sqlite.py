@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from safesnap import artifacts
+from safesnap.destination import make_private_dirs
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 from safesnap.output import log
@@ -135,7 +136,7 @@ class SqliteEngine:
     def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
-        ctx.dest.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(ctx.dest)  # 0700; a file in the way is destination_failed
         swept = sweep_stale_temps(ctx.dest)
         tmp = _temp_path(ctx.dest, target.name)
         size = _source_size(source)
@@ -216,7 +217,7 @@ class SqliteEngine:
     ) -> dict[str, Any]:
         dest = Path(to)
         _refuse_overwrite(dest, force)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(dest.parent)
         tmp = _temp_path(dest.parent, "restore")
         try:
             artifacts.decompress_to(artifact, tmp)
