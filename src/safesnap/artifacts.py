@@ -40,6 +40,7 @@ from safesnap.compression import (
 from safesnap.destination import destination_error, make_private_dirs
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
 from safesnap.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
+from safesnap.manifest_check import check_manifest
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "safesnap-manifest/1"
@@ -269,10 +270,11 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
         raise ArtifactError(f"manifest {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{path} is not a {MANIFEST_FORMAT} manifest")
-    if data.get("compression") not in SUFFIXES:
-        raise ArtifactError(f"{path}: unknown compression {data.get('compression')!r}")
-    if data.get("artifact") != artifact.name:
-        raise ArtifactError(f"{path} describes {data.get('artifact')!r}, not {artifact.name!r}")
+    check_manifest(data, path)
+    if data["compression"] not in SUFFIXES:
+        raise ArtifactError(f"{path}: unknown compression {data['compression']!r}")
+    if data["artifact"] != artifact.name:
+        raise ArtifactError(f"{path} describes {data['artifact']!r}, not {artifact.name!r}")
     return data
 
 
