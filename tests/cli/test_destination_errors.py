@@ -133,6 +133,19 @@ def test_sqlite_restore_into_an_immutable_directory(
     assert listing(target_dir) == []
 
 
+def test_files_restore_into_an_immutable_directory(
+    tmp_path: Path, immutable_dir: Callable[[Path], Path]
+) -> None:
+    tree = tmp_path / "conf"
+    tree.mkdir()
+    (tree / "a.toml").write_text("a = 1\n")
+    artifact = _files_artifact(tmp_path, tree)
+    parent = immutable_dir(tmp_path / "restore")
+    line = error_line(safesnap_cli("restore", str(artifact), "--to", str(parent / "out")), 12)
+    assert str(parent) in line
+    assert listing(parent) == []
+
+
 def test_created_directories_are_private(tmp_path: Path, sqlite_db: Any) -> None:
     """Every directory safesnap creates is 0700, missing parents included."""
     db = sqlite_db(mb=0.2)
@@ -157,3 +170,12 @@ def _plan(tmp_path: Path, dest: Path, db: Path) -> Path:
     plan = tmp_path / "plan.toml"
     plan.write_text(f'[destination]\npath = "{dest}"\n[[targets]]\nname = "live"\npath = "{db}"\n')
     return plan
+
+
+def _files_artifact(tmp_path: Path, tree: Path) -> Path:
+    from safesnap.engines import BackupContext, get_engine
+    from safesnap.settings import FilesTarget
+
+    target = FilesTarget(name="conf", paths=[tree])
+    outcome = get_engine("files").backup(target, BackupContext(dest=tmp_path / "backups"))
+    return outcome.artifact.path
