@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fixtures.faults import error_line, listing, safesnap_cli, safesnap_main
+from tests.fixtures.faults import (
+    error_line,
+    listing,
+    safesnap_cli,
+    safesnap_cli_without_dac,
+    safesnap_main,
+)
 
 from safesnap.artifacts import read_manifest
 from safesnap.engines import BackupContext, get_engine
@@ -165,3 +171,50 @@ def test_legacy_artifact_of_a_listed_symlink_fails_cleanly(legacy: Path, cli: Cl
     (artifact,) = legacy.glob("linked.*.tar.zst")
     line = error_line(cli("verify", str(artifact)), 5)
     assert "differ from the manifest" in line
+
+
+# --- unreadable entries (root without CAP_DAC_OVERRIDE, so chmod 000 stops it) -----------------
+
+
+def _files_plan(tmp_path: Path, *paths: Path) -> Path:
+    plan = tmp_path / "plan.toml"
+    listed = ", ".join(f'"{p}"' for p in paths)
+    plan.write_text(
+        f'[destination]\npath = "{tmp_path / "dest"}"\n[[targets]]\nname = "conf"\n'
+        f'engine = "files"\npaths = [{listed}]\n'
+    )
+    return plan
+
+
+def test_unreadable_entries_inside_a_tree_are_skipped(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    (conf / "locked-dir").mkdir(parents=True)
+    (conf / "a.toml").write_text("a = 1\n")
+    (conf / "locked.env").write_text("SECRET=1\n")
+    (conf / "locked-dir" / "x").write_text("x")
+    (conf / "locked.env").chmod(0)
+    (conf / "locked-dir").chmod(0)
+    proc = safesnap_cli_without_dac("run", "--config", str(_files_plan(tmp_path, conf)), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (target,) = json.loads(proc.stdout)["targets"]
+    backup = target["steps"][0]
+    assert (backup["files"], backup["skipped"], backup["skipped_unreadable"]) == (1, 2, 2)
+    skipped = read_manifest(Path(target["artifact"]))["skipped"]
+    assert {Path(s["path"]).name: s["reason"] for s in skipped} == {
+        "locked.env": "unreadable: Permission denied",
+        "locked-dir": "unreadable: Permission denied",
+    }
+
+
+def test_an_unreadable_listed_file_fails_the_target(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.env"
+    secret.write_text("SECRET=1\n")
+    secret.chmod(0)
+    proc = safesnap_cli_without_dac("run", "--config", str(_files_plan(tmp_path, secret)), "--json")
+    assert proc.returncode == 11, proc.stderr
+    (target,) = json.loads(proc.stdout)["targets"]
+    error = target["steps"][0]["error"]
+    assert error["code"] == "source_unusable"
+    assert str(secret) in error["message"]
+    assert "Permission denied" in error["message"]
+    assert [p for p in listing(tmp_path / "dest") if not p.startswith(".")] in ([], ["conf"])

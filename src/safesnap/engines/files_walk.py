@@ -76,7 +76,10 @@ def collect(paths: list[Path]) -> Collection:
 
 
 def _listed(path: Path, out: Collection) -> Iterator[Entry]:
-    st = path.stat()  # follows a listed symlink on purpose
+    try:
+        st = path.stat()  # follows a listed symlink on purpose
+    except OSError as exc:  # vanished or unreadable since the check above: the operator named it
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
         yield from _walk(path, arcname(path), out)
     elif stat.S_ISREG(st.st_mode):
