@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.artifacts import small_sqlite_db
-from tests.fixtures.faults import error_line, limit_file_size, listing, safesnap_cli
+from tests.fixtures.faults import (
+    error_line,
+    limit_file_size,
+    listing,
+    safesnap_cli,
+    safesnap_cli_without_dac,
+)
 
 
 def _backup(db: Path, dest: Path, **kw: Any) -> Any:
@@ -45,6 +51,19 @@ def test_immutable_destination(
     line = error_line(_backup(db, dest), 12)
     assert str(dest) in line
     assert "Operation not permitted" in line
+    assert listing(dest) == []
+
+
+def test_destination_without_write_permission(tmp_path: Path, sqlite_db: Any) -> None:
+    """chmod 0500 stops root once CAP_DAC_OVERRIDE is gone (EACCES)."""
+    db = sqlite_db(mb=0.2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    dest.chmod(0o500)
+    proc = safesnap_cli_without_dac("backup", "sqlite", str(db), "--dest", str(dest))
+    line = error_line(proc, 12)
+    assert str(dest) in line
+    assert "Permission denied" in line
     assert listing(dest) == []
 
 
