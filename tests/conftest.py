@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.sqlite_writer",
     "tests.fixtures.moto_server",
     "tests.fixtures.artifacts",
+    "tests.fixtures.faults",
 ]

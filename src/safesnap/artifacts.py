@@ -37,8 +37,10 @@ from safesnap.compression import (
     compressing_writer,
     decompressing_reader,
 )
-from safesnap.errors import ArtifactError, ConfigError, DestinationError, IntegrityError
+from safesnap.destination import destination_error, make_private_dirs
+from safesnap.errors import ArtifactError, ConfigError, IntegrityError
 from safesnap.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
+from safesnap.manifest_check import check_manifest
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "safesnap-manifest/1"
@@ -149,11 +151,9 @@ def write_artifact(
     except SourceFailed as exc:
         raise exc.original from None  # the source's own error, for the engine to classify
     except OSError as exc:  # ENOSPC, EROFS, EACCES, EFBIG... on the destination
-        raise DestinationError(
-            f"cannot write the artifact into {dest_dir}: {exc.strerror or exc}",
-            hint="Check free space, permissions and mount state of the destination.",
-            target=target,
-        ) from exc
+        error = destination_error(exc, dest_dir, doing="write the artifact into")
+        error.target = target
+        raise error from None
     return ArtifactInfo(
         path=final,
         manifest_path=manifest_path_for(final),
@@ -175,7 +175,7 @@ def _write(
     """Stream into a temp file, fsync, publish under a free name, fsync the directory."""
     target, created, kind, ext, codec = name_parts
     level, threads = codec_options
-    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(dest_dir)
     with temp_file(dest_dir, artifact_name(target, created, kind, ext, codec)) as (tmp, fh):
         stored = HashingWriter(fh)
         with compressing_writer(cast(IO[bytes], stored), codec, level, threads) as sink:
@@ -270,10 +270,11 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
         raise ArtifactError(f"manifest {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{path} is not a {MANIFEST_FORMAT} manifest")
-    if data.get("compression") not in SUFFIXES:
-        raise ArtifactError(f"{path}: unknown compression {data.get('compression')!r}")
-    if data.get("artifact") != artifact.name:
-        raise ArtifactError(f"{path} describes {data.get('artifact')!r}, not {artifact.name!r}")
+    check_manifest(data, path)
+    if data["compression"] not in SUFFIXES:
+        raise ArtifactError(f"{path}: unknown compression {data['compression']!r}")
+    if data["artifact"] != artifact.name:
+        raise ArtifactError(f"{path} describes {data['artifact']!r}, not {artifact.name!r}")
     return data
 
 
@@ -302,7 +303,11 @@ def open_decompressed(artifact: Path) -> Iterator[BinaryIO]:
     """
     artifact = resolve_artifact(artifact)
     manifest = read_manifest(artifact)
-    with artifact.open("rb") as raw:
+    try:
+        opened = artifact.open("rb")
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {artifact}: {exc.strerror or exc}") from None
+    with opened as raw:
         stored = HashingReader(raw)
         inner = decompressing_reader(cast(IO[bytes], stored), str(manifest.get("compression")))
         plain = HashingReader(inner, decode=True)
@@ -322,10 +327,16 @@ def decompress_to(artifact: Path, out: Path, progress: Callable[[int], None] | N
     """Write the original bytes to `out` (0600) atomically, only after the checksums hold.
 
     An existing `out` is replaced (callers decide about --force); a damaged artifact leaves
-    `out` untouched.
+    `out` untouched. Failing to write `out` (full, read-only) is DestinationError; failing to
+    read the artifact is ArtifactError.
     """
-    with atomic_write(out, overwrite=True) as dst, open_decompressed(artifact) as src:
-        _pump(src, dst, progress)
+    try:
+        with atomic_write(out, overwrite=True) as dst, open_decompressed(artifact) as src:
+            _pump(cast(IO[bytes], GuardedSource(src)), dst, progress)
+    except SourceFailed as exc:
+        raise ArtifactError(f"cannot read {artifact}: {exc.original.strerror or exc}") from None
+    except OSError as exc:
+        raise destination_error(exc, out) from None
     return out
 
 

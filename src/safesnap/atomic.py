@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from safesnap.destination import destination_error
 from safesnap.errors import RefusedError
 from safesnap.output import log
 
@@ -75,7 +76,10 @@ def create_temp(directory: Path, label: str) -> tuple[Path, int]:
     """
     path = directory / temp_name(label)
     claim = path.with_name(path.name[: -len(TEMP_SUFFIX)] + CLAIM_SUFFIX)
-    fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:  # read-only, immutable, full, not a directory: the destination's fault
+        raise destination_error(exc, directory, doing="create a temporary file in") from None
     try:
         _lock(fd, claim)
         os.rename(claim, path)  # appears under its sweepable name already locked

@@ -10,6 +10,8 @@ import secrets
 import sqlite3
 from pathlib import Path
 
+from safesnap.destination import make_private_dirs
+
 DEMO_DIR = Path("safesnap-demo")
 
 PLAN_TEMPLATE = """\
@@ -34,7 +36,7 @@ path = "{db}"
 
 def prepare_demo(root: Path = DEMO_DIR) -> Path:
     """Create the demo database and plan if missing; return the plan file."""
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(root)  # 0700 like every directory safesnap creates
     db = root / "tracker.db"
     if not db.exists():
         _make_tracker_db(db)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from safesnap.destination import destination_error, make_private_dirs, writing_to
 from safesnap.errors import RunLockedError
 
 LOCK_NAME = ".safesnap.lock"
@@ -26,19 +27,24 @@ HOLDER_NAME = ".safesnap.lock.holder"
 @contextmanager
 def run_lock(dest: Path, *, wait: float = 0.0, run_id: str = "") -> Iterator[Path]:
     """Hold the destination's run lock; wait up to `wait` seconds, then raise RunLockedError."""
-    dest.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(dest)
     lock_path = dest / LOCK_NAME
     lock = FileLock(str(lock_path), mode=0o600)
     try:
         lock.acquire(timeout=wait)
-    except Timeout:
+    except Timeout:  # a TimeoutError, so an OSError: caught first
         raise RunLockedError(
             f"another safesnap run holds {lock_path} ({_describe_holder(dest)})",
             hint="Wait for it to finish, or set [run] lock_wait = SECONDS to queue behind it.",
         ) from None
+    except OSError as exc:  # a read-only or immutable destination: exit 12
+        raise destination_error(exc, lock_path) from None
     holder = dest / HOLDER_NAME
     try:
-        holder.write_text(json.dumps({"pid": os.getpid(), "run_id": run_id, "since": time.time()}))
+        with writing_to(holder):
+            holder.write_text(
+                json.dumps({"pid": os.getpid(), "run_id": run_id, "since": time.time()})
+            )
         yield lock_path
     finally:
         holder.unlink(missing_ok=True)

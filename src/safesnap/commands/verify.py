@@ -19,6 +19,7 @@ from safesnap.commands.options import (
     TmpDirOpt,
     UserOpt,
 )
+from safesnap.errors import ConfigError
 from safesnap.output import print_json, progress, say
 from safesnap.verification import verify_artifact
 
@@ -36,6 +37,8 @@ def engine_options(
 ) -> dict[str, Any]:
     """Only the options given: an engine's own defaults (and the manifest's recorded,
     non-secret connection) apply to the rest."""
+    if tmp_dir is not None and not tmp_dir.is_dir():
+        raise ConfigError(f"--tmp-dir {tmp_dir} is not an existing directory")
     given = {
         "host": host,
         "port": port,

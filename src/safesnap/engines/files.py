@@ -2,68 +2,32 @@
 
 The files are streamed into a tar archive on a writer thread and through the artifact pipeline
 (compression, sha256, atomic write), so memory stays bounded. The manifest records each file's
-size and sha256, which is what `verify` checks and what a restore can be trusted by. Paths are
-stored relative to `/` so a restore into any directory recreates the tree below it.
+size and sha256 and each symlink's target, which is what `verify` checks and what a restore can
+be trusted by. Paths are stored relative to `/` so a restore into any directory recreates the
+tree below it. What is stored (symlinks, skipped special files): engines/files_walk.py; how it
+is read back and extracted without escaping the restore directory: engines/files_extract.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import secrets
 import shutil
-import tarfile
+import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from safesnap import artifacts
+from safesnap.atomic import fsync_dir
+from safesnap.destination import destination_error, make_private_dirs, writing_to
 from safesnap.engines import BackupContext, BackupOutcome
-from safesnap.errors import IntegrityError, RefusedError, SourceError
-
-CHUNK = 1 << 20
-
-
-class _HashingReader:
-    """File wrapper that hashes what tarfile reads from it."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.hash = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.hash.update(data)
-        return data
-
-
-def collect(paths: list[Path]) -> list[Path]:
-    """Every regular file under `paths`, sorted; SourceError for anything missing."""
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise SourceError(f"file(s) to back up not found: {', '.join(missing)}")
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()))
-        else:
-            found.append(path)
-    return found
-
-
-def _arcname(path: Path) -> str:
-    return str(path.resolve()).lstrip("/")
-
-
-def _write_tar(files: list[Path], sink: BinaryIO, record: dict[str, dict[str, Any]]) -> None:
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            info = tar.gettarinfo(str(path), arcname=_arcname(path))
-            with path.open("rb") as raw:
-                reader = _HashingReader(raw)
-                tar.addfile(info, reader)
-            record[info.name] = {"bytes": info.size, "sha256": reader.hash.hexdigest()}
+from safesnap.engines.files_extract import Contents, extract, read_contents
+from safesnap.engines.files_walk import Collection, collect, write_tar
+from safesnap.errors import IntegrityError, RefusedError, SafesnapError, SourceError
+from safesnap.output import log
 
 
 def _progress(ctx: BackupContext) -> Any:
@@ -77,15 +41,16 @@ class FilesEngine:
     name = "files"
 
     def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
-        files = collect([Path(p) for p in target.paths])
-        record: dict[str, dict[str, Any]] = {}
+        found = collect([Path(p) for p in target.paths])
+        files: dict[str, dict[str, Any]] = {}
+        links: dict[str, str] = {}
         read_fd, write_fd = os.pipe()
         failure: list[BaseException] = []
 
         def produce() -> None:
             try:
                 with os.fdopen(write_fd, "wb") as sink:
-                    _write_tar(files, sink, record)
+                    write_tar(found, sink, files, links)
             except BaseException as exc:  # reported by the consumer below
                 failure.append(exc)
 
@@ -102,16 +67,19 @@ class FilesEngine:
                 level=ctx.level,
                 threads=ctx.threads,
                 kind=ctx.kind,
-                # `record` is filled by the tar thread, complete by the time the manifest is built.
+                # `files`, `links` and `found.skipped` are filled by the tar thread, complete by
+                # the time the manifest is built (the source's end of input joins the thread).
                 manifest={
                     "plan": ctx.plan,
                     "run_id": ctx.run_id or None,
-                    "files": record,
+                    "files": files,
+                    "links": links,
+                    "skipped": found.skipped,
                     "source": [str(p) for p in target.paths],
                 },
                 progress=_progress(ctx),
             )
-        return BackupOutcome(artifact=info, details={"files": len(record)})
+        return BackupOutcome(artifact=info, details=_details(files, links, found, target.name))
 
     def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:  # noqa: ARG002
         return nullcontext({"quiesce": "none (plain files)"})
@@ -122,16 +90,10 @@ class FilesEngine:
         manifest: Mapping[str, Any],
         options: Mapping[str, Any],  # noqa: ARG002
     ) -> dict[str, Any]:
-        expected: Mapping[str, Any] = manifest.get("files", {})
-        seen: dict[str, str] = {}
         with artifacts.open_decompressed(artifact) as stream:
-            for member, content in _members(stream):
-                seen[member.name] = _sha256(content)
-        bad = sorted(n for n, e in expected.items() if seen.get(n) != e["sha256"])
-        extra = sorted(set(seen) - set(expected))
-        if bad or extra:
-            raise IntegrityError(f"{artifact}: files differ from the manifest: {bad + extra}")
-        return {"files": len(seen)}
+            contents = read_contents(artifact.name, stream)
+        _compare(artifact, manifest, contents)
+        return {"files": len(contents.files), "symlinks": len(contents.links)}
 
     def restore(
         self,
@@ -143,24 +105,107 @@ class FilesEngine:
         options: Mapping[str, Any],
     ) -> dict[str, Any]:
         dest = Path(to)
-        if dest.exists() and any(dest.iterdir()) and not force:
-            raise RefusedError(
-                f"{dest} exists and is not empty", hint="Pass --force to replace it."
+        _refuse_overwrite(dest, force)
+        self.verify(artifact, manifest, options)  # a bad archive fails before anything is made
+        parent = make_private_dirs(dest.parent)
+        with writing_to(parent, doing="create a staging directory in"):
+            # mkdtemp: 0700, a random name, so two restores never share (or delete) one.
+            staging = Path(
+                tempfile.mkdtemp(prefix=f".{dest.name}.restore.", suffix=".tmp", dir=parent)
             )
-        self.verify(artifact, manifest, options)
-        staging = dest.parent / f".{dest.name}.restore.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True, mode=0o700)
         try:
-            with (
-                artifacts.open_decompressed(artifact) as stream,
-                tarfile.open(fileobj=stream, mode="r|") as tar,
-            ):
-                tar.extractall(staging, filter="data")
+            with artifacts.open_decompressed(artifact) as stream:
+                contents = extract(artifact.name, stream, staging)
+            _refuse_overwrite(dest, force)  # again: it may have appeared meanwhile
             _swap_in(staging, dest)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return {"restored_to": str(dest), "files": len(manifest.get("files", {}))}
+            shutil.rmtree(staging, ignore_errors=True)  # never follows the links inside
+        return {
+            "restored_to": str(dest),
+            "files": len(contents.files),
+            "symlinks": len(contents.links),
+        }
+
+
+def _details(
+    files: Mapping[str, Any], links: Mapping[str, Any], found: Collection, target: str
+) -> dict[str, Any]:
+    """Counts for the run report (scalars only); the skipped names go to the log and the
+    manifest's `skipped` list."""
+    details: dict[str, Any] = {
+        "files": len(files),
+        "symlinks": len(links),
+        "skipped": len(found.skipped),
+    }
+    for reason, count in sorted(found.skipped_counts().items()):
+        details[f"skipped_{reason.replace(' ', '_')}"] = count
+    for item in found.skipped[:20]:
+        log.warning("%s: skipped %s (%s)", target, item["path"], item["reason"])
+    return details
+
+
+def _compare(artifact: Path, manifest: Mapping[str, Any], contents: Contents) -> None:
+    expected_files: Mapping[str, Any] = manifest.get("files", {})
+    expected_links: Mapping[str, Any] = manifest.get("links", {})
+    actual = {n: {"bytes": b, "sha256": h} for n, (b, h) in contents.files.items()}
+    bad = {
+        n
+        for n in set(expected_files) | set(actual)
+        if actual.get(n) != _record(expected_files.get(n))
+    }
+    bad |= {
+        n
+        for n in set(expected_links) | set(contents.links)
+        if contents.links.get(n) != expected_links.get(n)
+    }
+    if bad:
+        names = sorted(bad)
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise IntegrityError(f"{artifact.name}: files differ from the manifest: {shown}")
+
+
+def _record(entry: Any) -> dict[str, Any] | None:
+    return None if entry is None else {"bytes": entry["bytes"], "sha256": entry["sha256"]}
+
+
+def _refuse_overwrite(dest: Path, force: bool) -> None:
+    """An existing file, link or non-empty directory at --to needs --force (exit 7)."""
+    if not os.path.lexists(dest) or force:
+        return
+    if dest.is_symlink() or not dest.is_dir():
+        raise RefusedError(
+            f"{dest} exists and is not a directory", hint="Pass --force to replace it."
+        )
+    if any(dest.iterdir()):
+        raise RefusedError(f"{dest} exists and is not empty", hint="Pass --force to replace it.")
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    """Rename the finished tree into place; a replaced one is moved aside first and put back
+    if the rename fails, then removed (a file or link is unlinked, never followed)."""
+    old = dest.parent / f".{dest.name}.old.{secrets.token_hex(4)}.tmp"
+    had_old = os.path.lexists(dest)
+    try:
+        if had_old:
+            os.rename(dest, old)
+        try:
+            os.rename(staging, dest)
+        except OSError:
+            if had_old:
+                os.rename(old, dest)
+            raise
+        fsync_dir(dest.parent)  # the new entry survives a power cut
+    except OSError as exc:
+        raise destination_error(exc, dest, doing="move the restored tree to") from None
+    if had_old:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class _FailingSource:
@@ -175,31 +220,11 @@ class _FailingSource:
         if not data:
             self.writer.join(timeout=60)
             if self.failure:
-                raise SourceError(f"reading the files failed: {self.failure[0]}") from None
+                error = self.failure[0]
+                if isinstance(error, SafesnapError):
+                    raise error
+                raise SourceError(f"reading the files failed: {error}") from None
         return data
-
-
-def _members(stream: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            content = tar.extractfile(member)
-            if content is not None:
-                yield member, content
-
-
-def _sha256(content: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    while chunk := content.read(CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _swap_in(staging: Path, dest: Path) -> None:
-    old = dest.parent / f".{dest.name}.old.tmp"
-    if dest.exists():
-        os.rename(dest, old)
-    os.rename(staging, dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 ENGINE = FilesEngine()

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, cast
 
 from safesnap import artifacts, atomic
 from safesnap.compression import CHUNK
+from safesnap.destination import make_private_dirs
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 from safesnap.quiesce import sqlite as q
@@ -116,7 +117,7 @@ class SqliteEngine:
     def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
-        ctx.dest.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(ctx.dest)  # 0700; a file in the way is destination_failed
         size = _source_size(source)
         # The raw copy is as large as the database: atomic.temp_file removes it (and its
         # -wal/-shm) on every way out, SIGTERM included, and flocks it meanwhile, so a sweeper
@@ -195,7 +196,7 @@ class SqliteEngine:
     ) -> dict[str, Any]:
         dest = Path(to)
         _refuse_overwrite(dest, force)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(dest.parent)
         with atomic.temp_file(dest.parent, dest.name) as (tmp, fh):
             _decompress_into(artifact, fh)
             facts = inspect_copy(tmp, "full")

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from safesnap.destination import SPACE_ERRNOS, destination_error, destination_failed
 from safesnap.errors import (
-    DestinationError,
     IntegrityError,
     QuiesceError,
     SourceBusyError,
@@ -157,37 +157,42 @@ def copy_bytes(src: Path, dst_fd: int, progress: Progress | None, done: int = 0)
 
 def _copy_chunk(src_fd: int, dst_fd: int, count: int, src: Path) -> int:
     """copy_file_range keeps the bytes in the kernel (measured: raw copy of 1 GiB 1.6 s with
-    read/write, cp speed with this); fall back to read/write where the filesystem refuses."""
+    read/write, cp speed with this); fall back to read/write where the filesystem refuses.
+
+    A destination failure propagates as the OSError itself (the caller knows the path and maps
+    it to DestinationError); a source failure is a SourceError.
+    """
     try:
         return os.copy_file_range(src_fd, dst_fd, count)
     except OSError as exc:
+        if exc.errno in _DEST_ERRNOS:
+            raise
         if exc.errno not in _NO_COPY_RANGE:
-            raise _io_error(exc, src) from None
+            raise SourceError(f"cannot read {src}: {exc.strerror}") from None
     try:
         data = os.read(src_fd, count)
     except OSError as exc:
         raise SourceError(f"cannot read {src}: {exc.strerror}") from None
-    try:
-        os.write(dst_fd, data)
-    except OSError as exc:
-        raise _io_error(exc, None) from None
+    _write_all(dst_fd, data)
     return len(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """write(2) may write less than asked (a filling tmpfs writes what fits and returns the
+    count, observed here); the next write then reports ENOSPC. Never drop the rest silently."""
+    view = memoryview(data)
+    while view:  # bounded: every pass writes > 0 bytes or raises
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 
 
 # copy_file_range fails for either side; these can only be the destination's fault.
-_DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
-
-
-def _io_error(exc: OSError, src: Path | None) -> Exception:
-    if exc.errno in _DEST_ERRNOS or src is None:
-        return DestinationError(
-            f"cannot write the temporary copy: {exc.strerror}",
-            hint="The destination needs free space for one uncompressed copy plus the artifact.",
-        )
-    return SourceError(f"cannot read {src}: {exc.strerror}")
+_DEST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def raw_copy(
@@ -223,22 +228,42 @@ def _copy_files(
 ) -> int:
     # O_EXCL + 0600 like every temp file of ours; the -wal lives and dies with its main file
     # (catalog.sweep_temporaries treats it as a sidecar of the flocked main temp file).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     if dest_fd is not None:
-        total = copy_bytes(source, dest_fd, progress)
+        total = _copy_to_fd(source, dest_fd, dest_tmp, progress, 0)
     else:
-        fd = os.open(dest_tmp, flags, 0o600)
-        try:
-            total = copy_bytes(source, fd, progress)
-        finally:
-            os.close(fd)
+        total = _copy_into(source, dest_tmp, progress, 0)
     if wal:
-        wal_fd = os.open(f"{dest_tmp}-wal", flags, 0o600)
-        try:
-            total += copy_bytes(Path(f"{source}-wal"), wal_fd, progress, total)
-        finally:
-            os.close(wal_fd)
+        total += _copy_into(Path(f"{source}-wal"), Path(f"{dest_tmp}-wal"), progress, total)
     return total
+
+
+def _copy_into(src: Path, dst: Path, progress: Progress | None, done: int) -> int:
+    """Copy `src` into a new 0600 `dst`; any OSError here is the destination's (exit 12)."""
+    try:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise _copy_error(exc, dst) from None
+    try:
+        return _copy_to_fd(src, fd, dst, progress, done)
+    finally:
+        os.close(fd)
+
+
+def _copy_to_fd(src: Path, fd: int, dst: Path, progress: Progress | None, done: int) -> int:
+    try:
+        return copy_bytes(src, fd, progress, done)
+    except OSError as exc:
+        raise _copy_error(exc, dst) from None
+
+
+def _copy_error(exc: OSError, dst: Path) -> Exception:
+    error = destination_error(exc, dst, doing="write the temporary copy")
+    if exc.errno in SPACE_ERRNOS:
+        error.hint = _SPACE_HINT
+    return error
+
+
+_SPACE_HINT = "The destination needs free space for one uncompressed copy plus the artifact."
 
 
 def finish_copy(copy: Path) -> None:
@@ -257,9 +282,24 @@ def finish_copy(copy: Path) -> None:
                 if busy:
                     raise IntegrityError(f"could not checkpoint the copy {copy}")
     except sqlite3.Error as exc:
+        if _destination_fault(exc):
+            error = destination_failed(copy, str(exc), doing="write the temporary copy")
+            error.hint = _SPACE_HINT if "full" in str(exc) else error.hint
+            raise error from None
         raise IntegrityError(f"the copy cannot be opened as a database: {exc}") from None
     # Closing the last connection checkpoints and deletes -wal/-shm; make sure of it.
     remove_copy_sidecars(copy)
+
+
+# Primary result codes (sqlite.org/rescode.html) that mean the copy's file system failed, not
+# that the copied bytes are bad: SQLITE_FULL is ENOSPC, SQLITE_IOERR_WRITE any other write
+# error (EFBIG, EIO), SQLITE_READONLY/CANTOPEN a destination that refuses writes.
+_SQLITE_DEST_CODES = {8, 10, 13, 14}  # READONLY, IOERR, FULL, CANTOPEN
+
+
+def _destination_fault(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _SQLITE_DEST_CODES
 
 
 def remove_copy_sidecars(copy: Path) -> None:
