@@ -17,7 +17,6 @@ the one layer and honours the wait the API asked for. Errors are classified from
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -42,7 +41,13 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
-from safesnap_providers.hcloud_errors import PERMANENT_HINTS, PROVIDER, call, take_over_retries
+from safesnap_providers.hcloud_errors import (
+    PERMANENT_HINTS,
+    PROVIDER,
+    LastResponse,
+    call,
+    take_over_retries,
+)
 from safesnap_providers.polling import Pace, PollState, wait_done
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
@@ -75,7 +80,7 @@ class Hetzner:
         self.restore_server_type = restore_server_type
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
-        self._last = threading.local()  # the last HTTP response's status and headers
+        self._last = LastResponse()
         self.client_retries = take_over_retries(client, self._last)
 
     def __repr__(self) -> str:  # the hcloud client holds the token: never print it
