@@ -363,7 +363,7 @@ class DigitalOcean:
         )
 
 
-def _time(value: Any) -> datetime:
+def _time(value: object) -> datetime:
     if not value:
         return datetime.now(UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
