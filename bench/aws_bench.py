@@ -44,7 +44,7 @@ from tests.fixtures.aws import (
 
 from safesnap.settings import load_plan
 from safesnap.snapshot_ops import prune_target
-from safesnap_providers.aws import AwsProvider
+from safesnap_providers.aws import Aws
 from safesnap_providers.base import SnapshotRequest, managed_labels
 
 
@@ -62,7 +62,7 @@ def nightly(volumes: int, history: int, tmp: Path) -> dict[str, Any]:
     endpoint = shared_moto_endpoint()
     setup = MotoEC2(endpoint, moto_session())  # no hooks: earlier runs are long completed
     vols = [setup.volume() for _ in range(volumes)]
-    earlier = AwsProvider(region=REGION, session=setup.session, endpoint_url=endpoint)
+    earlier = Aws(region=REGION, session=setup.session, endpoint_url=endpoint)
     for h in range(history):  # earlier runs, so prune has something to delete
         # moto stamps StartTime to the second, so runs made in one second tie; run ids that
         # sort by time (as the pipeline's timestamped ones do) break the tie the right way.
@@ -73,7 +73,7 @@ def nightly(volumes: int, history: int, tmp: Path) -> dict[str, Any]:
     session = moto_session()
     calls = counting(session)  # before any client exists: clients copy the session's hooks
     pending_for(session, describes=2)
-    provider = AwsProvider(
+    provider = Aws(
         region=REGION, session=session, endpoint_url=endpoint, max_attempts=3, poll_interval=0.05
     )
     started = time.perf_counter()
@@ -94,7 +94,7 @@ def nightly(volumes: int, history: int, tmp: Path) -> dict[str, Any]:
     # unfinished on their first describe), counting into the same counter.
     prune_session = moto_session()
     counting(prune_session, calls)
-    pruner = AwsProvider(region=REGION, session=prune_session, endpoint_url=endpoint)
+    pruner = Aws(region=REGION, session=prune_session, endpoint_url=endpoint)
     plan = _plan(tmp, endpoint, vols)
     outcome = prune_target(
         plan, plan.targets[0], provider=pruner, now=datetime.now(UTC) + timedelta(minutes=1)
@@ -132,9 +132,7 @@ def listing(n: int, page_size: int) -> dict[str, Any]:
     paginate_describe(session)
     moto = MotoEC2(endpoint, session)
     calls = counting(session)
-    provider = AwsProvider(
-        region=REGION, session=session, endpoint_url=endpoint, page_size=page_size
-    )
+    provider = Aws(region=REGION, session=session, endpoint_url=endpoint, page_size=page_size)
     labels = managed_labels(plan="list", target=f"t{page_size}", run_id="r", kind="nightly")
     vol = moto.volume()
     tags = [{"Key": k, "Value": v} for k, v in labels.items()]

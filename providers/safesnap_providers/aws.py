@@ -30,14 +30,18 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
+from safesnap.plan_snapshots import AwsSnapshot
+from safesnap.settings import AwsProvider
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
     Capabilities,
     Snapshot,
     SnapshotRequest,
+    SnapshotState,
     labels_match,
 )
+from safesnap_providers.polling import Pace, PollState, wait_done
 
 log = logging.getLogger("safesnap.providers.aws")
 
@@ -59,7 +63,7 @@ TRANSIENT_CODES = frozenset(
 )
 NOT_FOUND_CODES = frozenset({"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"})
 COPIED_FROM_TAG = "copied-from"
-_STATES = {
+_STATES: dict[str, SnapshotState] = {
     "pending": "pending",
     "completed": "completed",
     "error": "error",
@@ -130,7 +134,7 @@ def _to_snapshot(item: Mapping[str, Any], region: str) -> Snapshot:
         id=item["SnapshotId"],
         source_id=str(item.get("VolumeId", "")),
         region=region,
-        state=_STATES.get(str(item.get("State", "pending")), "pending"),  # type: ignore[arg-type]
+        state=_STATES.get(str(item.get("State", "pending")), "pending"),
         created_at=started if started.tzinfo else started.replace(tzinfo=UTC),
         labels=tags,
         size_gb=float(item["VolumeSize"]) if item.get("VolumeSize") is not None else None,
@@ -139,7 +143,7 @@ def _to_snapshot(item: Mapping[str, Any], region: str) -> Snapshot:
     )
 
 
-class AwsProvider:
+class Aws:
     name = "aws"
     client_retries = frozenset({"wait", "list_snapshots", "delete_snapshot", "restore_volume"})
 
@@ -160,11 +164,12 @@ class AwsProvider:
         self.session = session or boto3.Session()
         self.endpoint_url = endpoint_url
         self.max_attempts = max_attempts
-        self.poll_interval = poll_interval
+        # 2 s after the first check, doubling up to `poll_interval` (15 s by default): a
+        # snapshot pending for minutes costs about one describe per 15 s (docs/benchmarks.md).
+        self.pace = Pace(min(2.0, poll_interval), poll_interval, factor=2.0, sleep=sleep)
         self.encrypted = encrypted
         self.kms_key_id = kms_key_id
         self.page_size = page_size
-        self.sleep = sleep
         self._clients: dict[tuple[str, bool], Any] = {}
 
     def client(self, region: str | None = None, *, retries: bool = True) -> Any:
@@ -214,28 +219,31 @@ class AwsProvider:
         return [_to_snapshot(item, self.region) for item in items]
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
-        deadline = time.monotonic() + timeout
-        interval = min(2.0, self.poll_interval)
-        while True:
-            current = self._describe_one(snapshot.id, snapshot.region or self.region)
-            if current is not None and current.state == "completed":
-                return current
-            if current is not None and current.state == "error":
-                raise ProviderError(
-                    f"snapshot {snapshot.id} ended in state error",
-                    provider=self.name,
-                    resource_id=snapshot.id,
-                )
-            # None: not visible yet; EC2 is eventually consistent right after a create.
-            if time.monotonic() + interval > deadline:
-                raise ProviderTimeoutError(
-                    f"snapshot {snapshot.id} not completed after {timeout:.0f}s",
-                    provider=self.name,
-                    resource_id=snapshot.id,
-                    hint="EBS snapshots and copies can take hours; raise wait_timeout.",
-                )
-            self.sleep(interval)
-            interval = min(self.poll_interval, interval * 2)
+        """Snapshots and cross-region copies alike: a copy is a snapshot in its region."""
+        region = snapshot.region or self.region
+
+        def poll() -> tuple[PollState, Snapshot]:
+            current = self._describe_one(snapshot.id, region)
+            if current is None:  # not visible yet: EC2 is eventually consistent after a create
+                return "pending", snapshot
+            return current.state, current
+
+        return wait_done(
+            poll,
+            self.pace,
+            timeout=timeout,
+            on_error=lambda: ProviderError(
+                f"snapshot {snapshot.id} ended in state error",
+                provider=self.name,
+                resource_id=snapshot.id,
+            ),
+            on_timeout=lambda: ProviderTimeoutError(
+                f"snapshot {snapshot.id} not completed after {timeout:.0f}s",
+                provider=self.name,
+                resource_id=snapshot.id,
+                hint="EBS snapshots and copies can take hours; raise wait_timeout.",
+            ),
+        )
 
     def list_snapshots(
         self, labels: Mapping[str, str], *, region: str | None = None
@@ -348,19 +356,23 @@ class AwsProvider:
 
 
 def from_settings(
-    config: Any, spec: Any, *, env_file: Path | None, region: str | None
-) -> AwsProvider:
+    config: AwsProvider | None,
+    spec: AwsSnapshot | None,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
+) -> Aws:
     """Credentials come from boto3's own chain (instance role, AWS_PROFILE, AWS_* variables):
     safesnap never reads or stores AWS keys itself."""
     del env_file
-    where = region or (config.region if config is not None else "us-east-1")
-    profile = config.profile if config is not None else None
-    return AwsProvider(
-        region=where,
+    config = config or AwsProvider()
+    profile = config.profile
+    return Aws(
+        region=region or config.region,
         session=boto3.Session(profile_name=profile) if profile else boto3.Session(),
-        endpoint_url=config.endpoint_url if config is not None else None,
-        max_attempts=config.max_attempts if config is not None else 5,
-        poll_interval=config.poll_interval if config is not None else 15.0,
-        encrypted=bool(getattr(spec, "encrypted", False)),
-        kms_key_id=getattr(spec, "kms_key_id", None),
+        endpoint_url=config.endpoint_url,
+        max_attempts=config.max_attempts,
+        poll_interval=config.poll_interval,
+        encrypted=spec is not None and spec.encrypted,
+        kms_key_id=spec.kms_key_id if spec is not None else None,
     )

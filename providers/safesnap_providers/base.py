@@ -83,6 +83,22 @@ class SnapshotProvider(Protocol):
 
     name: str
 
+    # Read-only properties, so an adapter may declare them as plain attributes (`region = ...`)
+    # or compute them (DigitalOcean reads its home region lazily).
+    @property
+    def region(self) -> str | None:
+        """The home region: where snapshots are made and listed when no region is given.
+        None when it is not known (DigitalOcean without a volume or droplet to read it from);
+        a single value ("global", "local") where regions do not apply."""
+        ...
+
+    @property
+    def client_retries(self) -> frozenset[str]:
+        """Names of the methods whose client library already retries transient failures
+        (botocore `standard` mode, hcloud's own loop), so `wrappers.Retrying` calls them once
+        and retries never multiply. Empty when the adapter leaves every retry to safesnap."""
+        ...
+
     def capabilities(self) -> Capabilities:
         """Static facts about this provider. Pure; never calls the API."""
         ...

@@ -22,12 +22,12 @@ import logging
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
+from safesnap.plan_snapshots import CommandSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -100,7 +100,7 @@ class CommandProvider:
     region = REGION
     client_retries: frozenset[str] = frozenset()
 
-    def __init__(self, spec: Any, *, now: Any = None) -> None:
+    def __init__(self, spec: CommandSnapshot, *, now: Callable[[], datetime] | None = None) -> None:
         self.spec = spec
         self._now = now or (lambda: datetime.now(UTC))
 
@@ -253,7 +253,12 @@ def _substitute(arg: str, values: Mapping[str, str]) -> str:
 
 
 def from_settings(
-    config: object | None, spec: Any, *, env_file: Path | None, region: str | None
+    config: object | None,
+    spec: CommandSnapshot,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
 ) -> CommandProvider:
+    """`config` is unused: commands have no [providers] section; everything is in `spec`."""
     del config, env_file, region
     return CommandProvider(spec)

@@ -35,11 +35,13 @@ from safesnap_providers.base import (
     labels_match,
 )
 from safesnap_providers.do_api import PROVIDER, DoApi
-from safesnap_providers.polling import poll_until
+from safesnap_providers.polling import Pace, PollState, wait_done
 
 TAG_PREFIX = "safesnap:"
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
 PENDING_PREFIX = "action-"  # id of a droplet snapshot whose image does not exist yet
+# An action's `status` is in-progress, completed or errored (DO API reference, Actions).
+_ACTION_STATES: dict[str, PollState] = {"completed": "completed", "errored": "error"}
 
 
 def label_tags(labels: Mapping[str, str]) -> list[str]:
@@ -84,10 +86,8 @@ class DigitalOcean:
         self.api = api
         self._region = region
         self._home = home  # ("volumes"|"droplets", id): where to read the home region from
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
         self.droplet_copies = droplet_copies
-        self.sleep = sleep
         self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
         self._known_tags: set[str] = set()
 
@@ -196,12 +196,9 @@ class DigitalOcean:
                 return self._snapshot(item, snapshot.region)
             return None
 
-        return poll_until(
+        return self.pace.until(
             arrived,
             timeout=timeout,
-            interval=self.poll_interval,
-            max_interval=self.max_poll_interval,
-            sleep=self.sleep,
             check_first=False,
             on_timeout=lambda: ProviderTimeoutError(
                 f"snapshot {snapshot.id} not in {snapshot.region} after {timeout:.0f}s",
@@ -213,22 +210,19 @@ class DigitalOcean:
     def _wait_action(self, action_id: int, snapshot: Snapshot, timeout: float) -> None:
         """Poll `GET /v2/actions/{id}` with capped exponential backoff until it completes."""
 
-        def completed() -> bool | None:
+        def poll() -> tuple[PollState, None]:
             status = self.api.get(f"actions/{action_id}")["action"]["status"]
-            if status == "errored":
-                raise ProviderError(
-                    f"DigitalOcean action {action_id} errored",
-                    provider=PROVIDER,
-                    resource_id=snapshot.id,
-                )
-            return True if status == "completed" else None
+            return _ACTION_STATES.get(status, "pending"), None
 
-        poll_until(
-            completed,
+        wait_done(
+            poll,
+            self.pace,
             timeout=timeout,
-            interval=self.poll_interval,
-            max_interval=self.max_poll_interval,
-            sleep=self.sleep,
+            on_error=lambda: ProviderError(
+                f"DigitalOcean action {action_id} errored",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
             on_timeout=lambda: ProviderTimeoutError(
                 f"DigitalOcean action {action_id} still in progress after {timeout:.0f}s",
                 provider=PROVIDER,
@@ -311,7 +305,7 @@ class DigitalOcean:
     def copy_to_region(
         self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
     ) -> Snapshot:
-        del labels  # a DO image keeps its tags when it moves; Hetzner has nothing to copy
+        del labels  # a transfer adds a region to the image itself: same id, same tags
         current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
         if current.get("resource_type") != "droplet":
             raise ProviderError(
@@ -369,7 +363,7 @@ class DigitalOcean:
         )
 
 
-def _time(value: Any) -> datetime:
+def _time(value: object) -> datetime:
     if not value:
         return datetime.now(UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

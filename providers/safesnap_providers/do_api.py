@@ -16,7 +16,7 @@ request function (auth header, URL joining, token-redacting debug log) and class
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,6 +30,8 @@ PROVIDER = "digitalocean"
 DEFAULT_ENDPOINT = "https://api.digitalocean.com"
 MAX_PAGES = 500  # 500 pages x 200 items: far beyond the 25-per-volume cap; stops a looping API
 _AUTH_HINT = "Check the token named by providers.digitalocean.token_env (read+write scopes)."
+# A decoded response body: every DO API v2 answer is a JSON object (or empty, for 204).
+Json = dict[str, Any]
 
 
 def api_root(endpoint_url: str | None) -> str:
@@ -53,7 +55,7 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
     def __repr__(self) -> str:  # never show the token
         return f"DoApi({self.end_point!r})"
 
-    def call(self, path: str, method: str = GET, params: dict[str, Any] | None = None) -> Any:
+    def call(self, path: str, method: str = GET, params: dict[str, Any] | None = None) -> Json:
         """One request; returns the decoded JSON body ({} for 204). Raises ProviderError."""
         try:
             response = self._BaseAPI__perform_request(path, method, params or {})
@@ -66,13 +68,13 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
             ) from None
         return _check(response, method, path)
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, **params: Any) -> Json:
         return self.call(path, GET, params)
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
+    def post(self, path: str, body: dict[str, Any]) -> Json:
         return self.call(path, POST, body)
 
-    def delete(self, path: str) -> Any:
+    def delete(self, path: str) -> Json:
         return self.call(path, DELETE)
 
     def pages(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -97,7 +99,7 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
         return path.lstrip("/"), dict(parse_qsl(parts.query))
 
 
-def _check(response: requests.Response, method: str, path: str) -> Any:
+def _check(response: requests.Response, method: str, path: str) -> Json:
     if response.status_code == 204 or (response.ok and not response.content):
         return {}
     try:
@@ -105,20 +107,20 @@ def _check(response: requests.Response, method: str, path: str) -> Any:
     except ValueError:
         body = {}
     if response.ok:
-        return body
+        return body if isinstance(body, dict) else {}
     raise classify(response.status_code, response.headers, body, f"{method} {path}")
 
 
-def classify(status: int, headers: Any, body: Any, what: str) -> ProviderError:
+def classify(status: int, headers: Mapping[str, str], body: object, what: str) -> ProviderError:
     """HTTP status -> ProviderError. 429 and 5xx are transient (429 with `retry-after`, which
     DO documents for rate limiting); 401/403/404/422/other 4xx are permanent."""
-    body = body if isinstance(body, dict) else {}
-    message = str(body.get("message") or "")[:300]
-    request_id = body.get("request_id") or headers.get("x-request-id")
+    fields: Json = body if isinstance(body, dict) else {}
+    message = str(fields.get("message") or "")[:300]
+    request_id = fields.get("request_id") or headers.get("x-request-id")
     transient = status == 429 or status >= 500
     hint = _AUTH_HINT if status in (401, 403) else None
     return ProviderError(
-        f"DigitalOcean {what} failed: HTTP {status} {body.get('id', '')}: {message}".rstrip(": "),
+        f"DigitalOcean {what} failed: HTTP {status} {fields.get('id', '')}: {message}".rstrip(": "),
         provider=PROVIDER,
         transient=transient,
         status=status,
@@ -128,7 +130,7 @@ def classify(status: int, headers: Any, body: Any, what: str) -> ProviderError:
     )
 
 
-def retry_after(headers: Any, *, now: float | None = None) -> float | None:
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after` (seconds or an HTTP date), else from
     `ratelimit-reset` (epoch seconds when the window resets)."""
     now = time.time() if now is None else now

@@ -55,7 +55,15 @@ ALL_METHODS = frozenset(
 T = TypeVar("T")
 
 
-def call(fn: Callable[[], T], last: threading.local, resource_id: str | None) -> T:
+class LastResponse(threading.local):
+    """The status and headers of this thread's last HTTP response (hcloud's exceptions drop
+    them). Class attributes are the defaults a thread sees before its first response."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = {}  # replaced by each response, never mutated
+
+
+def call(fn: Callable[[], T], last: LastResponse, resource_id: str | None) -> T:
     """Run one hcloud call; raise ProviderError (classified) instead of hcloud/requests errors."""
     try:
         return fn()
@@ -71,9 +79,8 @@ def call(fn: Callable[[], T], last: threading.local, resource_id: str | None) ->
         ) from None
 
 
-def classify(exc: APIException, last: threading.local, resource_id: str | None) -> ProviderError:
-    status: int | None = getattr(last, "status", None)
-    headers: Mapping[str, str] = getattr(last, "headers", None) or {}
+def classify(exc: APIException, last: LastResponse, resource_id: str | None) -> ProviderError:
+    status = last.status
     code = exc.code
     if isinstance(code, int):
         transient = code == 429 or code >= 500
@@ -86,7 +93,7 @@ def classify(exc: APIException, last: threading.local, resource_id: str | None) 
         provider=PROVIDER,
         transient=transient,
         status=status,
-        retry_after=retry_after(headers) if throttled else None,
+        retry_after=retry_after(last.headers) if throttled else None,
         request_id=exc.correlation_id,
         resource_id=resource_id,
         hint=PERMANENT_HINTS.get(str(code)),
@@ -105,7 +112,7 @@ def retry_after(headers: Mapping[str, str]) -> float:
     return 1.0
 
 
-def take_over_retries(client: Client, last: threading.local) -> frozenset[str]:
+def take_over_retries(client: Client, last: LastResponse) -> frozenset[str]:
     """Switch off hcloud's internal retry loop and record each response's status and headers.
     Both touch hcloud internals (ClientBase._retry_max_retries and ._session); if they ever
     move, hcloud keeps retrying and every method is declared client-retried (the returned

@@ -17,12 +17,11 @@ the one layer and honours the wait the API asked for. Errors are classified from
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hcloud import Client
 from hcloud.actions import BoundAction
@@ -42,11 +41,21 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
-from safesnap_providers.hcloud_errors import PERMANENT_HINTS, PROVIDER, call, take_over_retries
-from safesnap_providers.polling import poll_until
+from safesnap_providers.hcloud_errors import (
+    PERMANENT_HINTS,
+    PROVIDER,
+    LastResponse,
+    call,
+    take_over_retries,
+)
+from safesnap_providers.polling import Pace, PollState, wait_done
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 T = TypeVar("T")
+# An action is running, success or error; an image is creating, available or unavailable
+# (Hetzner Cloud API reference, Actions and Images).
+_ACTION_STATES: dict[str, PollState] = {"success": "completed", "error": "error"}
+_IMAGE_STATES: dict[str, PollState] = {"available": "completed", "unavailable": "error"}
 
 
 class Hetzner:
@@ -67,13 +76,11 @@ class Hetzner:
         self.client = client
         self.region = region or "global"
         self.protect = protect
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
         self.restore_server_type = restore_server_type
-        self.sleep = sleep
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
-        self._last = threading.local()  # the last HTTP response's status and headers
+        self._last = LastResponse()
         self.client_retries = take_over_retries(client, self._last)
 
     def __repr__(self) -> str:  # the hcloud client holds the token: never print it
@@ -112,25 +119,17 @@ class Hetzner:
         return [self._snapshot(created.image)]
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
-        deadline = time.monotonic() + timeout  # protecting the image shares the budget
+        deadline = self.pace.clock() + timeout  # protecting the image shares the budget
         action_id = self._actions.get(snapshot.id)
-
-        def completed() -> bool | None:
-            state = self._poll(snapshot.id, action_id)
-            if state == "error":
-                raise ProviderError(
-                    f"Hetzner snapshot {snapshot.id} failed",
-                    provider=PROVIDER,
-                    resource_id=snapshot.id,
-                )
-            return True if state == "completed" else None
-
-        poll_until(
-            completed,
+        wait_done(
+            lambda: (self._poll(snapshot.id, action_id), None),
+            self.pace,
             timeout=timeout,
-            interval=self.poll_interval,
-            max_interval=self.max_poll_interval,
-            sleep=self.sleep,
+            on_error=lambda: ProviderError(
+                f"Hetzner snapshot {snapshot.id} failed",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
             on_timeout=lambda: ProviderTimeoutError(
                 f"Hetzner snapshot {snapshot.id} still creating after {timeout:.0f}s",
                 provider=PROVIDER,
@@ -143,14 +142,12 @@ class Hetzner:
             image = self._get_image(snapshot.id)
         return self._snapshot(image)
 
-    def _poll(self, image_id: str, action_id: int | None) -> str:
-        """completed | pending | error, from the action when this process started it, else
-        from the image status (another process, or a run that crashed, started it)."""
+    def _poll(self, image_id: str, action_id: int | None) -> PollState:
+        """One poll: from the action when this process started it, else from the image status
+        (another process, or a run that crashed, started it)."""
         if action_id is not None:
-            action = self._get_action(action_id, image_id)
-            return {"success": "completed", "error": "error"}.get(action.status or "", "pending")
-        status = self._get_image(image_id).status
-        return {"available": "completed", "unavailable": "error"}.get(status or "", "pending")
+            return _action_state(self._get_action(action_id, image_id))
+        return _image_state(self._get_image(image_id))
 
     def _set_protection(self, image_id: str, delete: bool, deadline: float) -> None:
         action = self._call(
@@ -159,10 +156,6 @@ class Hetzner:
         )
         action_id = action.id
 
-        def settled() -> BoundAction | None:
-            current = self._get_action(action_id, image_id)
-            return None if current.status == "running" else current
-
         def unfinished() -> ProviderError:
             return ProviderError(
                 f"changing protection of image {image_id} did not finish",
@@ -170,17 +163,17 @@ class Hetzner:
                 resource_id=image_id,
             )
 
-        if action.status == "running":  # the answer above is fresh: sleep before asking again
-            action = poll_until(
-                settled,
-                timeout=deadline - time.monotonic(),
-                interval=self.poll_interval,
-                max_interval=self.max_poll_interval,
-                sleep=self.sleep,
-                check_first=False,
+        state = _action_state(action)
+        if state == "pending":  # the answer above is fresh: sleep before asking again
+            wait_done(
+                lambda: (_action_state(self._get_action(action_id, image_id)), None),
+                self.pace,
+                timeout=deadline - self.pace.clock(),
+                on_error=unfinished,
                 on_timeout=unfinished,
+                check_first=False,
             )
-        if action.status != "success":
+        elif state == "error":
             raise unfinished()
 
     # ---- list / delete -------------------------------------------------------------------
@@ -227,7 +220,7 @@ class Hetzner:
     def unprotect(self, snapshot: Snapshot, *, timeout: float = 300.0) -> None:
         """Lift delete protection (the prune logic decides when; delete_snapshot does it only
         for expired snapshots)."""
-        self._set_protection(snapshot.id, False, time.monotonic() + timeout)
+        self._set_protection(snapshot.id, False, self.pace.clock() + timeout)
 
     def _expired(self, labels: Mapping[str, str]) -> bool:
         stamp = labels.get("expires-at")
@@ -243,7 +236,7 @@ class Hetzner:
     def copy_to_region(
         self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
     ) -> Snapshot:
-        del labels  # a DO image keeps its tags when it moves; Hetzner has nothing to copy
+        del labels  # nothing is copied, so there is nothing to label
         raise ProviderError(
             "Hetzner images belong to the project, not a location: there is nothing to copy "
             f"to {region}",
@@ -275,15 +268,13 @@ class Hetzner:
     def _get_image(self, image_id: str) -> BoundImage:
         return self._call(lambda: self.client.images.get_by_id(int(image_id)), image_id)
 
-    def _snapshot(self, image: Any) -> Snapshot:
-        status = image.status or "creating"
-        state = {"available": "completed", "unavailable": "error"}.get(status, "pending")
+    def _snapshot(self, image: Image) -> Snapshot:
         created_from = image.created_from
         return Snapshot(
             id=str(image.id),
             source_id=str(created_from.id) if created_from else "",
             region=self.region,
-            state=state,  # type: ignore[arg-type]
+            state=_image_state(image),
             created_at=image.created or self.now(),
             labels=dict(image.labels or {}),
             size_gb=image.image_size,
@@ -295,9 +286,16 @@ class Hetzner:
         return call(fn, self._last, resource_id)
 
 
-def _protected(image: Any) -> bool:
-    protection: Any = image.protection or {}
-    return bool(protection.get("delete"))
+def _protected(image: Image) -> bool:
+    return bool(image.protection and image.protection.get("delete"))
+
+
+def _action_state(action: BoundAction) -> PollState:
+    return _ACTION_STATES.get(action.status or "", "pending")
+
+
+def _image_state(image: Image) -> PollState:
+    return _IMAGE_STATES.get(image.status or "", "pending")
 
 
 def from_settings(

@@ -24,13 +24,14 @@ from typing import Any
 from filelock import FileLock
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
+from safesnap.plan_snapshots import ExternalSnapshot
 from safesnap_providers.base import (
     Capabilities,
     Snapshot,
     SnapshotRequest,
     labels_match,
 )
-from safesnap_providers.polling import poll_until
+from safesnap_providers.polling import Pace, PollState, wait_done
 
 FULL_CAPABILITIES = Capabilities(
     volume_snapshots=True,
@@ -105,8 +106,8 @@ class MemoryProvider:
         self.pages_read = 0
         self.state_file = state_file
         self.now = now
-        self.sleep = sleep
-        self.poll_interval = poll_interval
+        # A fixed interval: the fake's snapshots finish after a number of polls, not a time.
+        self.pace = Pace(poll_interval, poll_interval, factor=1.0, sleep=sleep)
         self._state = _State()
         self._lock = threading.RLock()
         self._failures: list[tuple[str | None, ProviderError]] = []
@@ -168,27 +169,20 @@ class MemoryProvider:
             return out
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
-        last = snapshot  # the latest answer, for the timeout message
-
-        def completed() -> Snapshot | None:
-            nonlocal last
+        def poll() -> tuple[PollState, Snapshot]:
             self._maybe_fail("wait")
-            last = self._poll(snapshot.id)
-            if last.state == "error":
-                raise ProviderError(
-                    f"snapshot {snapshot.id} failed", provider=self.name, resource_id=snapshot.id
-                )
-            return last if last.state == "completed" else None
+            current = self._poll(snapshot.id)
+            return current.state, current
 
-        return poll_until(
-            completed,
+        return wait_done(
+            poll,
+            self.pace,
             timeout=timeout,
-            interval=self.poll_interval,
-            max_interval=self.poll_interval,
-            factor=1.0,  # a fixed interval: the fake's snapshots finish after a number of polls
-            sleep=self.sleep,
+            on_error=lambda: ProviderError(
+                f"snapshot {snapshot.id} failed", provider=self.name, resource_id=snapshot.id
+            ),
             on_timeout=lambda: ProviderTimeoutError(
-                f"snapshot {snapshot.id} still {last.state} after {timeout:.0f}s",
+                f"snapshot {snapshot.id} still pending after {timeout:.0f}s",
                 provider=self.name,
                 resource_id=snapshot.id,
                 transient=False,
@@ -351,12 +345,18 @@ class MemoryProvider:
 
 
 def from_settings(
-    config: object | None, spec: Any, *, env_file: Path | None, region: str | None
+    config: object | None,
+    spec: ExternalSnapshot | None,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
 ) -> MemoryProvider:
     """Plan options (all optional): state_file, region, regions, pending_polls,
-    cross_region_copy. `config` is unused: the memory provider has no [providers] section."""
+    cross_region_copy. `config` is unused: the memory provider has no [providers] section.
+    The plan validates `provider = "memory"` as an ExternalSnapshot (not a built-in cloud),
+    so the options arrive as its extra fields."""
     del config, env_file
-    extra: dict[str, Any] = dict(getattr(spec, "model_extra", None) or {})
+    extra: dict[str, Any] = dict(spec.model_extra or {}) if spec is not None else {}
     caps = FULL_CAPABILITIES
     if extra.get("cross_region_copy") is False:
         caps = Capabilities(**{**caps.__dict__, "cross_region_copy": False})

@@ -11,15 +11,22 @@ hcloud-python's actions client (`ActionsClient.wait_until_finished`):
 - it never sleeps past the deadline: the last sleep is cut to the time left, so one more check
   happens at the deadline before `on_timeout()` is raised;
 - whatever `check` raises (a failed operation, an API error) propagates at once.
+
+Adapters hold their pacing in a `Pace` (first interval, cap, growth, injected sleep) and wait
+for an action or a snapshot with `wait_done`, giving it one poll that reports
+completed / pending / error; only what differs between clouds (how to read that state, the
+messages) stays in the adapter.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
+PollState = Literal["completed", "pending", "error"]
 
 
 def poll_until(
@@ -57,3 +64,66 @@ def poll_until(
         result = check()
         if result is not None:
             return result
+
+
+@dataclass(frozen=True)
+class Pace:
+    """One adapter's polling pace: the first sleep, the cap, the growth per poll, and the sleep
+    and clock (tests inject ones that record or skip the waits). An adapter that shares one
+    deadline between several waits reads it from `clock` too."""
+
+    interval: float
+    max_interval: float
+    factor: float = 1.5
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    def until(
+        self,
+        check: Callable[[], T | None],
+        *,
+        timeout: float,
+        on_timeout: Callable[[], Exception],
+        check_first: bool = True,
+    ) -> T:
+        """`poll_until` at this pace."""
+        return poll_until(
+            check,
+            timeout=timeout,
+            interval=self.interval,
+            max_interval=self.max_interval,
+            factor=self.factor,
+            sleep=self.sleep,
+            on_timeout=on_timeout,
+            check_first=check_first,
+            clock=self.clock,
+        )
+
+
+def wait_done(
+    poll: Callable[[], tuple[PollState, T]],
+    pace: Pace,
+    *,
+    timeout: float,
+    on_error: Callable[[], Exception],
+    on_timeout: Callable[[], Exception],
+    check_first: bool = True,
+) -> T:
+    """Poll an asynchronous operation (an action, a snapshot) until it completes; return the
+    value that the completed answer carried.
+
+    `poll` makes one request and says where the operation stands, with whatever it read (an
+    action, a snapshot, or None). `error` raises `on_error()` at once (the operation failed;
+    a retry of the wait cannot help); `pending` polls again at `pace` until `timeout`, then
+    raises `on_timeout()`. What `poll` raises (an API error) propagates at once, as in
+    `poll_until`.
+    """
+
+    def check() -> tuple[T] | None:
+        state, value = poll()
+        if state == "error":
+            raise on_error()
+        # Boxed, so a completed operation that carries None is not mistaken for "pending".
+        return (value,) if state == "completed" else None
+
+    return pace.until(check, timeout=timeout, on_timeout=on_timeout, check_first=check_first)[0]

@@ -4,6 +4,7 @@ restores, pagination, and retries that never duplicate a snapshot."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from tests.fixtures.aws import (
     pending_for,
 )
 
-from safesnap.errors import ProviderError
+from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap.retry import RetryPolicy
 from safesnap.settings import load_plan
-from safesnap_providers.aws import AwsProvider
+from safesnap_providers.aws import Aws
 from safesnap_providers.base import SnapshotRequest, managed_labels
 from safesnap_providers.registry import build_provider
 from safesnap_providers.wrappers import unwrap
@@ -29,8 +30,8 @@ from safesnap_providers.wrappers import unwrap
 NO_WAIT = RetryPolicy(sleep=lambda s: None, jitter=0)
 
 
-def _provider(moto: MotoEC2, **kw: Any) -> AwsProvider:
-    return AwsProvider(
+def _provider(moto: MotoEC2, **kw: Any) -> Aws:
+    return Aws(
         region=REGION,
         session=moto.session,
         endpoint_url=moto.endpoint,
@@ -79,6 +80,31 @@ def test_instance_set_copy_and_restore(moto_ec2: MotoEC2) -> None:
     volume = moto_ec2.client().describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
     assert volume["SnapshotId"] == done[1].id
     assert volume["AvailabilityZone"] == f"{REGION}b"
+
+
+def test_wait_gives_up_at_its_timeout_after_one_last_describe(moto_ec2: MotoEC2) -> None:
+    """A snapshot that stays pending: `wait` sleeps at most its timeout in all (the last sleep
+    cut to the time left) and describes once more at the deadline before giving up."""
+    seen = pending_for(moto_ec2.session, describes=10**6)
+    slept: list[float] = []
+    provider = Aws(
+        region=REGION,
+        session=moto_ec2.session,
+        endpoint_url=moto_ec2.endpoint,
+        max_attempts=1,
+        poll_interval=0.08,
+        sleep=lambda s: (slept.append(s), time.sleep(s))[1],
+    )
+    [snap] = provider.create_snapshot(
+        SnapshotRequest(source_id=moto_ec2.volume(), name="slow", labels=_labels())
+    )
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeoutError) as info:
+        provider.wait(snap, timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert sum(slept) <= 0.3 + 1e-6 and max(slept) <= 0.08
+    assert seen[snap.id] == len(slept) + 1  # one describe at once, then one after each sleep
+    assert "wait_timeout" in (info.value.hint or "")
 
 
 def test_restore_without_zone_is_refused(moto_ec2: MotoEC2) -> None:
@@ -142,7 +168,7 @@ def test_throttled_create_is_retried_once_without_duplicates(
     plan = load_plan(plan_file, env_file=tmp_path / "none.env")
     provider = build_provider(plan.targets[0].snapshot, plan, policy=NO_WAIT)
     adapter = unwrap(provider)
-    assert isinstance(adapter, AwsProvider)
+    assert isinstance(adapter, Aws)
     inject_error(adapter.session, status=503, code="RequestLimitExceeded", times=1)
     labels = _labels("throttled")
     snaps = provider.create_snapshot(SnapshotRequest(source_id=volume, name="x", labels=labels))

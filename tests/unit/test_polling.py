@@ -1,5 +1,6 @@
-"""safesnap_providers.polling.poll_until: the bounded wait loop every adapter uses. Sleep and
-clock are injected: no test waits."""
+"""safesnap_providers.polling: the bounded wait loop every adapter uses (poll_until), the pace
+an adapter keeps (Pace) and the wait for an operation's state (wait_done). Sleep and clock are
+injected: no test waits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from safesnap_providers.polling import poll_until
+from safesnap_providers.polling import Pace, PollState, poll_until, wait_done
 
 
 class TimedOut(Exception):
@@ -253,3 +254,98 @@ def test_check_first_false_still_checks_at_the_deadline() -> None:
     with pytest.raises(TimedOut):
         run(t, check, timeout=2.5, check_first=False)
     assert t.slept == [1.0, 1.5] and check.at == [1001.0, 1002.5]
+
+
+# ---- Pace and wait_done -------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    """Answers `states` in turn (the last one repeats), each with the poll's number."""
+
+    t: FakeTime
+    states: list[PollState]
+    at: list[float] = field(default_factory=list)
+
+    def __call__(self) -> tuple[PollState, int]:
+        self.at.append(self.t.now)
+        return self.states[min(len(self.at), len(self.states)) - 1], len(self.at)
+
+
+def wait(t: FakeTime, op: Operation, *, timeout: float = 60.0, check_first: bool = True) -> int:
+    return wait_done(
+        op,
+        Pace(1.0, 8.0, factor=2.0, sleep=t.sleep, clock=t.clock),
+        timeout=timeout,
+        on_error=lambda: Failed(f"failed at {t.now}"),
+        on_timeout=lambda: TimedOut(f"gave up at {t.now}"),
+        check_first=check_first,
+    )
+
+
+def test_pace_polls_at_its_own_interval_cap_and_factor() -> None:
+    t = FakeTime()
+    pace = Pace(2.0, 5.0, sleep=t.sleep, clock=t.clock)  # the default factor: 1.5
+    assert pace.until(Check(t, pending=4), timeout=60, on_timeout=TimedOut) == "done"
+    assert t.slept == [2.0, 3.0, 4.5, 5.0]
+
+
+def test_wait_done_returns_what_the_completed_poll_read() -> None:
+    t = FakeTime()
+    op = Operation(t, ["pending", "pending", "completed"])
+    assert wait(t, op) == 3  # the third poll's answer, not an earlier one
+    assert t.slept == [1.0, 2.0]
+
+
+def test_wait_done_returns_a_completed_none() -> None:
+    """An operation that carries nothing (a finished action) completes; None is not pending."""
+    t = FakeTime()
+    polls: list[float] = []
+
+    def finished_action() -> tuple[PollState, None]:
+        polls.append(t.now)
+        return "completed", None
+
+    pace = Pace(1.0, 8.0, sleep=t.sleep, clock=t.clock)
+    done = wait_done(finished_action, pace, timeout=5, on_error=Failed, on_timeout=TimedOut)
+    assert done is None
+    assert polls == [1000.0] and t.slept == []
+
+
+def test_wait_done_raises_on_error_at_once() -> None:
+    t = FakeTime()
+    op = Operation(t, ["pending", "error", "completed"])
+    with pytest.raises(Failed, match=r"failed at 1001\.0"):
+        wait(t, op)
+    assert len(op.at) == 2 and t.slept == [1.0]  # no poll and no sleep after the failure
+
+
+def test_wait_done_gives_up_at_the_deadline() -> None:
+    t = FakeTime()
+    op = Operation(t, ["pending"])
+    with pytest.raises(TimedOut, match=r"gave up at 1010\.0"):
+        wait(t, op, timeout=10.0)
+    assert op.at == [1000.0, 1001.0, 1003.0, 1007.0, 1010.0]
+
+
+def test_wait_done_can_start_with_a_sleep() -> None:
+    t = FakeTime()
+    op = Operation(t, ["pending", "completed"])
+    assert wait(t, op, check_first=False) == 2
+    assert op.at == [1001.0, 1003.0]
+
+
+def test_wait_done_lets_a_poll_error_through_unchanged() -> None:
+    """One poll is one request: what it raises (an API error) is the caller's to handle."""
+    t = FakeTime()
+
+    class ApiError(Exception):
+        pass
+
+    def unreachable() -> tuple[PollState, None]:
+        raise ApiError("503")
+
+    pace = Pace(1.0, 8.0, sleep=t.sleep, clock=t.clock)
+    with pytest.raises(ApiError):
+        wait_done(unreachable, pace, timeout=5, on_error=Failed, on_timeout=TimedOut)
+    assert t.slept == []

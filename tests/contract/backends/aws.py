@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from safesnap_providers.aws import AwsProvider
+from safesnap_providers.aws import Aws
 from tests.contract.harness import ProviderHarness
 from tests.fixtures.aws import (
     OTHER_REGION,
@@ -39,7 +39,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     moto = MotoEC2(endpoint, session)
     # max_attempts=1: botocore would otherwise retry injected 5xx itself (correct in production,
     # slow here); the classification is what the contract checks.
-    provider = AwsProvider(
+    provider = Aws(
         region=REGION,
         session=session,
         endpoint_url=endpoint,
@@ -62,8 +62,8 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
         )
         return bool(found["Snapshots"])
 
-    def unreachable() -> AwsProvider:
-        return AwsProvider(
+    def unreachable() -> Aws:
+        return Aws(
             region=REGION, session=moto_session(), endpoint_url=_dead_endpoint(), max_attempts=1
         )
 
