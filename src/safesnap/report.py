@@ -140,6 +140,8 @@ def write_report_files(
 
 
 def _write_problem(path: Path, exc: Exception) -> SafesnapError:
+    if isinstance(exc, DestinationError):  # name the file the operator configured
+        return DestinationError(f"cannot write {path} ({exc.message})", hint=exc.hint)
     if isinstance(exc, SafesnapError):
         return exc
     if isinstance(exc, OSError):
