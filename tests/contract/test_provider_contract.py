@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import Literal, cast
 
 import pytest
 
@@ -21,19 +22,22 @@ from safesnap_providers.base import (
 )
 from tests.contract.harness import ProviderHarness
 
+SourceKind = Literal["volume", "server", "instance"]
+
 
 def _labels(kind: str = "manual") -> dict[str, str]:
     return managed_labels(plan="contract", target="db", run_id=uuid.uuid4().hex[:12], kind=kind)
 
 
+def _request(source: str, kind: str, name: str, labels: Mapping[str, str]) -> SnapshotRequest:
+    return SnapshotRequest(
+        source_id=source, name=name, labels=labels, source_kind=cast(SourceKind, kind)
+    )
+
+
 def _create(h: ProviderHarness, labels: Mapping[str, str] | None = None) -> list[Snapshot]:
     source, kind = h.make_source()
-    request = SnapshotRequest(
-        source_id=source,
-        name=f"contract-{uuid.uuid4().hex[:6]}",
-        labels=labels or _labels(),
-        source_kind=kind,  # type: ignore[arg-type]
-    )
+    request = _request(source, kind, f"contract-{uuid.uuid4().hex[:6]}", labels or _labels())
     snaps = h.provider.create_snapshot(request)
     assert snaps, "create_snapshot returned no snapshot"
     return snaps
@@ -130,9 +134,10 @@ def test_restore_volume_follows_capabilities(harness: ProviderHarness) -> None:
     snap = harness.provider.wait(_create(harness)[0], timeout=harness.wait_timeout)
     if not caps.restore_to_volume:
         pytest.skip("provider declares no restore_to_volume")
+    zone = harness.extras.get("zone")
     new_id = harness.provider.restore_volume(
-        snap, name=f"restored-{uuid.uuid4().hex[:6]}", zone=harness.extras.get("zone")
-    )  # type: ignore[arg-type]
+        snap, name=f"restored-{uuid.uuid4().hex[:6]}", zone=str(zone) if zone else None
+    )
     assert new_id
     assert new_id != snap.source_id
     assert snap.id in _ids(harness.provider.list_snapshots(snap.labels))  # the snapshot stays
@@ -145,10 +150,8 @@ def test_list_follows_pagination(harness: ProviderHarness) -> None:
     labels = _labels()
     source, kind = harness.make_source()
     want = set()
-    for i in range(2 * int(page_size) + 1):  # type: ignore[call-overload]
-        request = SnapshotRequest(
-            source_id=source, name=f"page-{i}", labels=labels, source_kind=kind
-        )  # type: ignore[arg-type]
+    for i in range(2 * cast(int, page_size) + 1):
+        request = _request(source, kind, f"page-{i}", labels)
         want |= _ids(harness.provider.create_snapshot(request))
     assert _ids(harness.provider.list_snapshots(labels)) == want
 
@@ -171,8 +174,8 @@ def test_missing_source_is_a_permanent_error(harness: ProviderHarness) -> None:
     missing = harness.extras.get("missing_source")
     if missing is None:
         pytest.skip("backend names no missing source")
-    source_id, kind = missing  # type: ignore[misc]
-    request = SnapshotRequest(source_id=source_id, name="x", labels=_labels(), source_kind=kind)
+    source_id, kind = cast(tuple[str, str], missing)
+    request = _request(source_id, kind, "x", _labels())
     with pytest.raises(ProviderError) as info:
         harness.provider.create_snapshot(request)
     assert not info.value.transient

@@ -31,7 +31,8 @@ def dead_endpoint() -> str:
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     del tmp_path
-    fake = DigitalOceanFake().start()
+    fake = DigitalOceanFake()  # start() is typed as the base class
+    fake.start()
     fake.page_size = PAGE_SIZE
     provider = DigitalOcean(DoApi(fake.token, fake.url, timeout=5), poll_interval=0.01)
 

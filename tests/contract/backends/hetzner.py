@@ -22,7 +22,8 @@ def adapter(url: str, token: str, **kw: Any) -> Hetzner:
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     del tmp_path
-    fake = HetznerFake().start()
+    fake = HetznerFake()  # start() is typed as the base class
+    fake.start()
     fake.page_size = PAGE_SIZE
     fake.action_polls = 2  # images stay `creating` for a couple of polls, as real ones do
     provider = adapter(fake.url, fake.token)
