@@ -1,4 +1,5 @@
-"""Run the one provider contract suite against every backend in tests/contract/backends/.
+"""Run the one provider contract suite against every backend in tests/contract/backends/,
+each as the bare adapter and as the wrapped provider the pipeline builds.
 
 A backend module exposes `make_harness(tmp_path)`, a generator that sets up the backend
 (moto server, fake HTTP server, temp dirs), yields a `ProviderHarness`, and tears down.
@@ -19,12 +20,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import tests.contract.backends as backends_pkg
-from tests.contract.harness import ProviderHarness
+from tests.contract.harness import ProviderHarness, Variant
+from tests.contract.wrapped import Wrapper
 
 
 def _backend_names() -> list[str]:
@@ -36,12 +39,35 @@ def _backend_names() -> list[str]:
     return sorted(names)
 
 
-@pytest.fixture(params=_backend_names())
-def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProviderHarness]:
-    module = importlib.import_module(f"tests.contract.backends.{request.param}")
+BACKENDS = _backend_names()
+VARIANTS: tuple[Variant, ...] = ("bare", "wrapped")
+
+
+@contextmanager
+def open_backend(name: str, tmp_path: Path) -> Iterator[ProviderHarness]:
+    module = importlib.import_module(f"tests.contract.backends.{name}")
     gen = module.make_harness(tmp_path)
-    yield next(gen)
-    # Resume rather than close: close() raises GeneratorExit at the backend's `yield`, so the
-    # code after it (the fakes' assert_clean, which fails the test on any request the
-    # published API would reject) never ran. Its `finally` still stops the fake if that fails.
+    value = next(gen)
+    try:
+        yield value
+    except BaseException:
+        gen.close()  # teardown only (finally blocks)
+        raise
+    # Resume rather than close: the code after a backend's `yield` (the fakes' assert_clean,
+    # which fails the test on any request the published API would reject) must run too.
     next(gen, None)
+
+
+@pytest.fixture(
+    params=[(b, v) for b in BACKENDS for v in VARIANTS],
+    ids=[f"{b}-{v}" for b in BACKENDS for v in VARIANTS],
+)
+def harness(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ProviderHarness]:
+    name, variant = request.param
+    with open_backend(name, tmp_path) as bare:
+        if variant == "bare":
+            yield bare
+        else:
+            yield Wrapper(monkeypatch, tmp_path / "plugin").harness(bare)
