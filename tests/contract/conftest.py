@@ -10,7 +10,10 @@ Optional `ProviderHarness.extras` the suite uses when a backend offers them:
 - "page_size": int, the provider's list page size (the suite creates more than one page);
 - "make_instance": () -> str, an instance/server with several volumes (multi-volume sets);
 - "unreachable": () -> SnapshotProvider, the same adapter pointed at a dead endpoint;
-- "missing_source": (source_id, source_kind) that does not exist in the backend.
+- "missing_source": (source_id, source_kind) that does not exist in the backend;
+- "world": () -> object, everything the backend holds (its state file, the fake's resources and
+  mutating requests, moto's snapshots and volumes), read directly, not through the provider:
+  equal before and after means nothing was changed (the dry-run contract).
 `ProviderHarness.inject(status=..., retry_after=None)` makes the next API call fail with that
 HTTP status (429 with Retry-After, 5xx), where the backend can.
 """
@@ -71,3 +74,15 @@ def harness(
             yield bare
         else:
             yield Wrapper(monkeypatch, tmp_path / "plugin").harness(bare)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProviderHarness]:
+    """One backend with its bare adapter (the dry-run suite wraps it itself)."""
+    with open_backend(request.param, tmp_path) as bare:
+        yield bare
+
+
+@pytest.fixture
+def wrapper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Wrapper:
+    return Wrapper(monkeypatch, tmp_path / "plugin")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from safesnap_providers.aws import AwsProvider
+from safesnap_providers.base import MANAGED_BY_KEY
 from tests.contract.harness import ProviderHarness
 from tests.fixtures.aws import (
     OTHER_REGION,
@@ -62,6 +63,27 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
         )
         return bool(found["Snapshots"])
 
+    sent: list[str] = []  # every EC2 operation sent through the harness's session
+
+    def record(model: Any, **_: Any) -> None:
+        sent.append(str(model.name))
+
+    session.events.register("before-call.ec2", record)
+
+    def world() -> object:
+        # The operations that change something, and what moto holds: volumes, and snapshots
+        # labelled managed-by (moto ships ~1,300 public AMI snapshots per region, 0.7 s per
+        # describe; every snapshot safesnap makes is labelled at creation).
+        plain = MotoEC2(endpoint, moto_session())  # no hooks: unpaged, unaltered answers
+        managed = [{"Name": "tag-key", "Values": [MANAGED_BY_KEY]}]
+        seen: list[object] = [[op for op in sent if not op.startswith("Describe")]]
+        for region in (REGION, OTHER_REGION):
+            ec2 = plain.client(region)
+            snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=managed)["Snapshots"]
+            seen.append(sorted((s["SnapshotId"], str(s.get("Tags"))) for s in snaps))
+            seen.append(sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]))
+        return seen
+
     def unreachable() -> AwsProvider:
         return AwsProvider(
             region=REGION, session=moto_session(), endpoint_url=_dead_endpoint(), max_attempts=1
@@ -81,5 +103,6 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             "unreachable": unreachable,
             "missing_source": ("vol-0123456789abcdef0", "volume"),
             "zone": f"{REGION}a",
+            "world": world,
         },
     )

@@ -53,6 +53,12 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             }
         return snap_id
 
+    def world() -> object:
+        # The fake's resources, and every request that could have changed them.
+        with fake._lock:
+            mutating = [(m, path) for m, path in fake.calls if m != "GET"]
+            return mutating, sorted(fake.snapshots), sorted(fake.volumes), sorted(fake.droplets)
+
     def inject(*, status: int, retry_after: float | None = None, **_: Any) -> None:
         if status == 429:
             fake.rate_limit(retry_after=int(retry_after or 1))
@@ -76,6 +82,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                     DoApi("t", dead_endpoint(), timeout=2), poll_interval=0.01
                 ),
                 "fake": fake,
+                "world": world,
             },
         )
         fake.assert_clean()

@@ -35,6 +35,12 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             image["status"] = "available"
         return str(image["id"])
 
+    def world() -> object:
+        # The fake's resources, and every request that could have changed them.
+        with fake._lock:
+            mutating = [(m, path) for m, path in fake.calls if m != "GET"]
+            return mutating, sorted(fake.images), sorted(fake.servers)
+
     def inject(*, status: int, retry_after: float | None = None, **_: Any) -> None:
         if status == 429:
             fake.rate_limit(retry_after=retry_after)
@@ -56,6 +62,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 "missing_source": ("999999999", "server"),
                 "unreachable": lambda: adapter(dead_endpoint() + "/v1", "t"),
                 "fake": fake,
+                "world": world,
             },
         )
         fake.assert_clean()
