@@ -16,6 +16,8 @@ Optional `ProviderHarness.extras` the suite uses when a backend offers them:
   equal before and after means nothing was changed (the dry-run contract).
 `ProviderHarness.inject(status=..., retry_after=None)` makes the next API call fail with that
 HTTP status (429 with Retry-After, 5xx), where the backend can.
+
+The engine contract suite (test_engine_contract.py) has its own backends in engines/.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 import pytest
 
 import tests.contract.backends as backends_pkg
+from tests.contract.engines.harness import EngineHarness, engine_backend_params, open_engine
 from tests.contract.harness import ProviderHarness, Variant
 from tests.contract.wrapped import Wrapper
 
@@ -86,3 +89,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Provider
 @pytest.fixture
 def wrapper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Wrapper:
     return Wrapper(monkeypatch, tmp_path / "plugin")
+
+
+@pytest.fixture(params=engine_backend_params())
+def engine_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngineHarness]:
+    with open_engine(request.param, request, tmp_path) as harness:
+        yield harness
