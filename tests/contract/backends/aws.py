@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from safesnap_providers.aws import AwsProvider
-from safesnap_providers.base import MANAGED_BY_KEY
 from tests.contract.harness import ProviderHarness
 from tests.fixtures.aws import (
     OTHER_REGION,
@@ -63,6 +62,11 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
         )
         return bool(found["Snapshots"])
 
+    def unreachable() -> AwsProvider:
+        return AwsProvider(
+            region=REGION, session=moto_session(), endpoint_url=_dead_endpoint(), max_attempts=1
+        )
+
     sent: list[str] = []  # every EC2 operation sent through the harness's session
 
     def record(model: Any, **_: Any) -> None:
@@ -74,6 +78,8 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
         # The operations that change something, and what moto holds: volumes, and snapshots
         # labelled managed-by (moto ships ~1,300 public AMI snapshots per region, 0.7 s per
         # describe; every snapshot safesnap makes is labelled at creation).
+        from safesnap_providers.base import MANAGED_BY_KEY  # the tag every one of them has
+
         plain = MotoEC2(endpoint, moto_session())  # no hooks: unpaged, unaltered answers
         managed = [{"Name": "tag-key", "Values": [MANAGED_BY_KEY]}]
         seen: list[object] = [[op for op in sent if not op.startswith("Describe")]]
@@ -83,11 +89,6 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             seen.append(sorted((s["SnapshotId"], str(s.get("Tags"))) for s in snaps))
             seen.append(sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]))
         return seen
-
-    def unreachable() -> AwsProvider:
-        return AwsProvider(
-            region=REGION, session=moto_session(), endpoint_url=_dead_endpoint(), max_attempts=1
-        )
 
     yield ProviderHarness(
         provider=provider,
