@@ -4,15 +4,19 @@ Each module in tests/contract/backends/ defines a pytest fixture-like factory
 `make_harness(tmp_path) -> Iterator[ProviderHarness]` (a generator: setup, yield, teardown)
 and is picked up by tests/contract/conftest.py. The suite in test_provider_contract.py runs
 unchanged against every backend: in-memory, command, moto (AWS), and the spec-validated
-DigitalOcean and Hetzner fakes.
+DigitalOcean and Hetzner fakes; each one twice, as the bare adapter and as the wrapped provider
+the pipeline builds (tests/contract/wrapped.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from safesnap_providers.base import SnapshotProvider
+
+Variant = Literal["bare", "wrapped"]
 
 
 @dataclass
@@ -28,3 +32,8 @@ class ProviderHarness:
     # None where the backend cannot (moto, in-memory).
     inject: Callable[..., None] | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    # "bare": `provider` is the adapter itself; "wrapped": it is what registry.build_provider
+    # makes of the adapter (retry, call counting, logging), the object the pipeline talks to.
+    variant: Variant = "bare"
+    # What the retry policy of a wrapped provider slept, in seconds (it never really sleeps).
+    sleeps: list[float] = field(default_factory=list)

@@ -31,7 +31,7 @@ def command_spec(root: Path, **overrides: object) -> CommandSnapshot:
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     provider = CommandProvider(command_spec(tmp_path))
-    snaps = tmp_path / "snaps"
+    snaps, restored = tmp_path / "snaps", tmp_path / "restored"
 
     def foreign() -> str:
         (snaps / "before-upgrade-by-hand").mkdir()
@@ -39,6 +39,10 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
 
     def hung() -> CommandProvider:
         return CommandProvider(command_spec(tmp_path, list="sleep 5", timeout=0.3))
+
+    def world() -> object:
+        # What the operator's programs keep: the snapshot and restore directories.
+        return sorted(str(p.relative_to(tmp_path)) for d in (snaps, restored) for p in d.rglob("*"))
 
     yield ProviderHarness(
         provider=provider,
@@ -49,5 +53,6 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             "make_foreign_snapshot": foreign,
             "exists": lambda snapshot_id: (snaps / snapshot_id).exists(),
             "unreachable": hung,
+            "world": world,
         },
     )

@@ -31,7 +31,8 @@ def dead_endpoint() -> str:
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     del tmp_path
-    fake = DigitalOceanFake().start()
+    fake = DigitalOceanFake()  # start() is typed as the base class
+    fake.start()
     fake.page_size = PAGE_SIZE
     provider = DigitalOcean(DoApi(fake.token, fake.url, timeout=5), poll_interval=0.01)
 
@@ -51,6 +52,12 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 "tags": ["owner:someone-else"],
             }
         return snap_id
+
+    def world() -> object:
+        # The fake's resources, and every request that could have changed them.
+        with fake._lock:
+            mutating = [(m, path) for m, path in fake.calls if m != "GET"]
+            return mutating, sorted(fake.snapshots), sorted(fake.volumes), sorted(fake.droplets)
 
     def inject(*, status: int, retry_after: float | None = None, **_: Any) -> None:
         if status == 429:
@@ -75,6 +82,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                     DoApi("t", dead_endpoint(), timeout=2), poll_interval=0.01
                 ),
                 "fake": fake,
+                "world": world,
             },
         )
         fake.assert_clean()

@@ -22,7 +22,8 @@ def adapter(url: str, token: str, **kw: Any) -> Hetzner:
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     del tmp_path
-    fake = HetznerFake().start()
+    fake = HetznerFake()  # start() is typed as the base class
+    fake.start()
     fake.page_size = PAGE_SIZE
     fake.action_polls = 2  # images stay `creating` for a couple of polls, as real ones do
     provider = adapter(fake.url, fake.token)
@@ -33,6 +34,12 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             image = fake._new_image(server, {"labels": {"owner": "someone-else"}})
             image["status"] = "available"
         return str(image["id"])
+
+    def world() -> object:
+        # The fake's resources, and every request that could have changed them.
+        with fake._lock:
+            mutating = [(m, path) for m, path in fake.calls if m != "GET"]
+            return mutating, sorted(fake.images), sorted(fake.servers)
 
     def inject(*, status: int, retry_after: float | None = None, **_: Any) -> None:
         if status == 429:
@@ -55,6 +62,7 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 "missing_source": ("999999999", "server"),
                 "unreachable": lambda: adapter(dead_endpoint() + "/v1", "t"),
                 "fake": fake,
+                "world": world,
             },
         )
         fake.assert_clean()

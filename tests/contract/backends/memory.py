@@ -1,7 +1,11 @@
-"""The in-memory reference provider, as a contract backend."""
+"""The in-memory reference provider, as a contract backend.
+
+It keeps its "cloud" in a state file, as it does when a plan names `provider = "memory"`
+(separate CLI invocations share it); the file is what the dry-run contract compares."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +18,10 @@ from tests.contract.harness import ProviderHarness
 
 
 def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
-    del tmp_path
-    mem = MemoryProvider(region="mem-1", regions=("mem-1", "mem-2"), pending_polls=2, page_size=3)
+    state = tmp_path / "memory-cloud.json"
+    mem = MemoryProvider(
+        region="mem-1", regions=("mem-1", "mem-2"), pending_polls=2, page_size=3, state_file=state
+    )
 
     def foreign() -> str:
         vol = mem.add_volume()
@@ -40,6 +46,10 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
     def exists(snapshot_id: str) -> bool:
         return any(s.id == snapshot_id for s in mem.all_snapshots())
 
+    def world() -> object:
+        # Parsed, not raw bytes: every transaction (reads too) rewrites the file.
+        return json.loads(state.read_text(encoding="utf-8")) if state.exists() else None
+
     yield ProviderHarness(
         provider=mem,
         make_source=lambda: (mem.add_volume(), "volume"),
@@ -52,5 +62,6 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
             "page_size": 3,
             "make_instance": lambda: mem.add_instance(volumes=3),
             "missing_source": ("vol-missing", "volume"),
+            "world": world,
         },
     )
