@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from safesnap.commands.backup_mysql import backup_mysql
-from safesnap.commands.backup_sqlite import backup_sqlite
+from safesnap.commands import BACKUP_COMMANDS
+from safesnap.commands.lazy import lazy_group
 
+# Lazy, so that `backup sqlite` never imports the MySQL engine (PyMySQL) and vice versa.
 backup_app = typer.Typer(
-    help="One-off backup of one database into a directory.", no_args_is_help=True
+    cls=lazy_group(BACKUP_COMMANDS),
+    help="One-off backup of one database into a directory.",
+    no_args_is_help=True,
 )
-backup_app.command("sqlite")(backup_sqlite)
-backup_app.command("mysql")(backup_mysql)

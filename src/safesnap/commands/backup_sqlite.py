@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
-from safesnap.engines import BackupContext
-from safesnap.engines.sqlite import ENGINE
 from safesnap.errors import ConfigError
-from safesnap.output import print_json, progress, stderr_console
-from safesnap.settings import SqliteTarget
+
+if TYPE_CHECKING:
+    from safesnap.settings import SqliteTarget
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
 INTEGRITY = ("quick", "full", "off")
@@ -43,6 +41,12 @@ def backup_sqlite(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Back up a live SQLite database (WAL or rollback journal) without stopping its writers."""
+    # Imported here, not at the top: `backup sqlite --help` and the other commands' startup
+    # should not pay for the engine, rich and pydantic (safesnap.commands.lazy).
+    from safesnap.engines import BackupContext
+    from safesnap.engines.sqlite import ENGINE
+    from safesnap.output import print_json, progress
+
     _check_choice("--compress", compress, COMPRESSIONS)
     _check_choice("--integrity", integrity, INTEGRITY)
     target = _target(db_path, name, integrity, busy_timeout)
@@ -94,6 +98,10 @@ def default_name(db_path: Path) -> str:
 
 
 def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float) -> SqliteTarget:
+    from pydantic import ValidationError
+
+    from safesnap.settings import SqliteTarget
+
     try:
         return SqliteTarget(
             name=name or default_name(db_path),
@@ -107,6 +115,8 @@ def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float
 
 
 def _print_human(r: dict[str, Any]) -> None:
+    from safesnap.output import stderr_console
+
     lockout = r.get("writer_lockout_seconds") or 0.0
     stderr_console.print(
         f"[bold green]ok[/] {r['artifact']}\n"
