@@ -327,11 +327,3 @@ def decompress_to(artifact: Path, out: Path, progress: Callable[[int], None] | N
     with atomic_write(out, overwrite=True) as dst, open_decompressed(artifact) as src:
         _pump(src, dst, progress)
     return out
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -115,10 +115,6 @@ def scan(dest: Path, *, target: str | None = None) -> Scan:
     return out
 
 
-def find_artifacts(dest: Path, *, target: str | None = None) -> list[CatalogEntry]:
-    return scan(dest, target=target).entries
-
-
 def _writer_gone(path: Path) -> bool:
     """True when no process holds the flock the writer takes on its temp file."""
     try:
