@@ -17,17 +17,19 @@ import typer.main
 from typer.core import TyperGroup
 
 
-def load_command(name: str, spec: str) -> Any:
-    """The click command (or group) for `spec`, a Typer app or a command function."""
+def load_command(name: str, spec: str, rich_markup_mode: Any) -> Any:
+    """The click command (or group) for `spec`, a Typer app or a command function, built as
+    typer builds a registered one: with the parent group's help mode (typer passes the root's
+    `rich_markup_mode` down the whole tree)."""
     module, _, attr = spec.partition(":")
     obj = getattr(importlib.import_module(module), attr)
-    command: Any
+    parent = typer.Typer(add_completion=False, rich_markup_mode=rich_markup_mode)
     if isinstance(obj, typer.Typer):
-        command = typer.main.get_group(obj)
+        parent.add_typer(obj, name=name)
+        command: Any = typer.main.get_command(parent).commands[name]  # type: ignore[attr-defined]
     else:
-        single = typer.Typer(add_completion=False)
-        single.command(name)(obj)
-        command = typer.main.get_command(single)  # one command and no callback: not a group
+        parent.command(name)(obj)
+        command = typer.main.get_command(parent)  # one command and no callback: not a group
     command.name = name
     return command
 
@@ -36,13 +38,17 @@ class LazyCommands(MutableMapping[str, Any]):
     """A group's name -> command table that imports a command on first lookup. Iterating
     (names only, as `list_commands` and typer's "did you mean" do) imports nothing."""
 
-    def __init__(self, loaded: Mapping[str, Any], table: Mapping[str, str]) -> None:
+    def __init__(
+        self, loaded: Mapping[str, Any], table: Mapping[str, str], rich_markup_mode: Any
+    ) -> None:
         self._loaded = dict(loaded)
         self._table = table
+        self._mode = rich_markup_mode
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._loaded:
-            self._loaded[name] = load_command(name, self._table[name])  # KeyError if unknown
+            spec = self._table[name]  # KeyError if unknown, as a dict would
+            self._loaded[name] = load_command(name, spec, self._mode)
         return self._loaded[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
@@ -64,7 +70,7 @@ def lazy_group(table: Mapping[str, str]) -> type[TyperGroup]:
     class LazyGroup(TyperGroup):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.commands = LazyCommands(self.commands, table)
+            self.commands = LazyCommands(self.commands, table, self.rich_markup_mode)
 
         def list_commands(self, ctx: Any) -> list[str]:  # noqa: ARG002 (click's signature)
             return list(self.commands)  # the names, in registration order, without importing
