@@ -21,7 +21,6 @@ SnapshotState = Literal["pending", "completed", "error"]
 # DigitalOcean). Retention and orphan sweeps only ever touch resources with MANAGED_BY set.
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "safesnap"
-LABEL_KEYS = ("managed-by", "plan", "target", "run-id", "kind", "expires-at", "source")
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,6 @@ def managed_labels(
 
 
 __all__: Sequence[str] = (
-    "LABEL_KEYS",
     "MANAGED_BY_KEY",
     "MANAGED_BY_VALUE",
     "Capabilities",

@@ -1,8 +1,5 @@
 """safesnap: application-consistent backups and cloud snapshots you can actually restore."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("safesnap")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here (hatch's version
+# source), so `safesnap --version` needs no importlib.metadata (about 40 ms at startup).
+__version__ = "0.1.0"

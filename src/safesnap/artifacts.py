@@ -338,11 +338,3 @@ def decompress_to(artifact: Path, out: Path, progress: Callable[[int], None] | N
     except OSError as exc:
         raise destination_error(exc, out) from None
     return out
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -113,10 +113,6 @@ def scan(dest: Path, *, target: str | None = None) -> Scan:
     return out
 
 
-def find_artifacts(dest: Path, *, target: str | None = None) -> list[CatalogEntry]:
-    return scan(dest, target=target).entries
-
-
 # --- temp files: what killed writers left behind ---------------------------------------------
 
 

@@ -1,22 +1,33 @@
 """Root Typer app. Command groups live in safesnap.commands; this module only wires them and
-is the one place that maps errors to exit codes and `--json` error objects."""
+is the one place that maps errors to exit codes and `--json` error objects.
+
+It imports nothing heavy at module level: commands load lazily (safesnap.commands.lazy) and
+rich (via safesnap.output) only once logging or an error message needs it, so that
+`safesnap --version` starts in about the time the interpreter and typer take.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from typing import cast
+from typing import TYPE_CHECKING
 
-import click
 import typer
 
 from safesnap import __version__, interrupts
-from safesnap.commands import COMMANDS, GROUPS
-from safesnap.errors import SafesnapError
-from safesnap.output import configure_logging, log, print_json, stderr_console
+from safesnap.commands import ROOT_COMMANDS
+from safesnap.commands.lazy import lazy_group
+from safesnap.errors import InternalError, InterruptedRunError, SafesnapError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+log = logging.getLogger("safesnap")
 
 app = typer.Typer(
     name="safesnap",
+    cls=lazy_group(ROOT_COMMANDS),
     help="Application-consistent backups and cloud snapshots you can actually restore.",
     no_args_is_help=True,
     add_completion=False,
@@ -25,11 +36,6 @@ app = typer.Typer(
     # "[retention]" and showed flags as "--json <bool>" (commands/options.py).
     rich_markup_mode=None,
 )
-
-for _name, _command in COMMANDS:
-    app.command(_name)(_command)
-for _name, _group in GROUPS:
-    app.add_typer(_group, name=_name)
 
 
 def _version(value: bool) -> None:
@@ -55,25 +61,10 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
+    from safesnap.output import configure_logging
+
     configure_logging(verbose)
     lower_priority(nice)
-
-
-def _vendored_click_exception() -> tuple[type[Exception], ...]:
-    """typer >= 0.20 raises usage errors from its own vendored click, whose classes are not
-    subclasses of the installed click's; catch both."""
-    try:
-        from typer._click.exceptions import (  # type: ignore[import-not-found,unused-ignore]
-            ClickException,
-        )
-    except ImportError:
-        return ()
-    return (ClickException,)
-
-
-_EXIT = (click.exceptions.Exit, typer.Exit)
-_USAGE: tuple[type[Exception], ...] = (click.ClickException, *_vendored_click_exception())
-_ABORT = (click.exceptions.Abort, typer.Abort)
 
 
 def lower_priority(increment: int) -> None:
@@ -94,33 +85,62 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
         # Outside standalone mode click returns (not raises) the code of a typer.Exit.
+        # interrupts.call: SIGTERM/SIGINT unwind the stack (temp files removed, locks released)
+        # and arrive here as TerminatedRunError / InterruptedRunError (exit 143 / 130).
         code = interrupts.call(app, args=args, prog_name="safesnap", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except SafesnapError as exc:
         _report_error(exc, json_mode=_wants_json(args))
         sys.exit(exc.exit_code)
-    except _EXIT as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except _USAGE as exc:
-        usage = cast(click.ClickException, exc)  # same interface in typer's vendored copy
-        if _wants_json(args):
-            print_json({"ok": False, "error": {"code": "usage", "message": usage.format_message()}})
-        else:
-            usage.show()
-        sys.exit(usage.exit_code)
-    except (*_ABORT, KeyboardInterrupt):
-        stderr_console.print("interrupted")
-        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: click's, as vendored by typer
+        _report_usage(exc, json_mode=_wants_json(args))
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside interrupts.call's handlers
+        interrupted = InterruptedRunError()
+        _report_error(interrupted, json_mode=_wants_json(args))
+        sys.exit(interrupted.exit_code)
+    except Exception as exc:  # the last line of defence: one message, never a traceback
+        internal = InternalError.from_exception(exc)
+        log.debug("unexpected %s", type(exc).__name__, exc_info=exc)
+        _report_error(internal, json_mode=_wants_json(args))
+        sys.exit(internal.exit_code)
+
+
+def _stderr() -> Console:
+    from safesnap.output import stderr_console
+
+    return stderr_console
+
+
+def _report_usage(exc: typer.TyperException, *, json_mode: bool) -> None:
+    if json_mode:
+        from safesnap.output import print_json
+
+        print_json({"ok": False, "error": {"code": "usage", "message": exc.format_message()}})
+        return
+    show = getattr(exc, "show", None)  # click's usage errors print the usage line too
+    if callable(show):
+        show()
+    else:
+        _stderr().print(f"error: {exc.format_message()}", highlight=False, markup=False)
 
 
 def _report_error(exc: SafesnapError, *, json_mode: bool) -> None:
-    log.debug("error", exc_info=exc)
+    from safesnap.output import print_json
+
+    if not isinstance(exc, InternalError):
+        log.debug("error", exc_info=exc)
     if json_mode:
         print_json({"ok": False, "error": exc.to_dict()})
         return
-    stderr_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    console = _stderr()
+    console.print("[bold red]error:[/] ", end="", highlight=False)
+    console.print(exc.message, highlight=False, markup=False, soft_wrap=True)
     for problem in getattr(exc, "problems", []):
-        stderr_console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
     if exc.hint:
-        stderr_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        console.print("[dim]hint:[/] ", end="", highlight=False)
+        console.print(exc.hint, highlight=False, markup=False, soft_wrap=True)

@@ -143,11 +143,3 @@ def read_chunk(reader: IO[bytes], size: int = CHUNK) -> bytes:
             f"compressed data is damaged ({type(exc).__name__}: {exc})",
             hint="The artifact cannot be trusted; restore from another backup.",
         ) from None
-
-
-def codec_for_suffix(name: str) -> str:
-    """Guess the codec from a file name (used only when a manifest does not say)."""
-    for codec, suffix in SUFFIXES.items():
-        if suffix and name.endswith(suffix):
-            return codec
-    return "none"

@@ -24,6 +24,7 @@ leaves behind the next `run`, `backup` or `prune` sweeps (catalog.sweep_temporar
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -31,9 +32,10 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from safesnap.errors import InterruptedRunError, TerminatedRunError
-from safesnap.output import log
 
 T = TypeVar("T")
+# Not safesnap.output's: importing rich here would cost every command's startup (cli.py).
+log = logging.getLogger("safesnap")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 

@@ -1,6 +1,6 @@
 """Cloud snapshots of a plan's targets: list, find orphans, prune by retention, restore.
 
-Used by `safesnap snapshots ...` and by the pipeline after a run (prune + orphan sweep). Only
+Used by `safesnap snapshots ...` and by the pipeline after a run (prune, orphans included). Only
 snapshots labelled managed-by=safesnap with the plan's and target's labels are ever seen here,
 so nothing created by hand can be listed, pruned or restored by accident.
 
@@ -273,33 +273,6 @@ def prune_target(
     kept = [s for s in listed.snapshots if s.id in set(out.kept)]
     caps = provider.capabilities()
     out.warnings = cap_warnings(kept, caps.max_snapshots_per_volume, listed.provider)
-    return out
-
-
-def sweep_orphans(
-    plan: Plan,
-    target: Any,
-    *,
-    dry_run: bool = False,
-    now: datetime | None = None,
-    env_file: Path | None = None,
-    provider: SnapshotProvider | None = None,
-    orphan_after: timedelta = ORPHAN_AFTER,
-) -> PruneOutcome:
-    """Delete only what crashed runs left behind (no retention): for the start of a run."""
-    now = now or datetime.now(UTC)
-    provider = provider or build_provider(target.snapshot, plan, env_file=env_file)
-    listed = list_target(plan, target, env_file=env_file, provider=provider)
-    out = PruneOutcome(target.name, dry_run)
-    for snap in listed.snapshots:
-        if not is_orphan(snap, now, orphan_after):
-            out.kept.append(snap.id)
-            continue
-        out.reasons[run_of(snap)] = ["orphan: never completed"]
-        if dry_run:
-            out.deleted.append(snap.id)
-        else:
-            _delete(provider, snap, out)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -54,7 +55,7 @@ def test_json_contract(scratch_db: str, tmp_path: Path) -> None:
     assert out["ok"] is True
     artifact = Path(out["artifact"])
     assert artifact.name.startswith("tracker.") and artifact.name.endswith(".sql.gz")
-    assert out["sha256"] == artifacts.file_sha256(artifact)
+    assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert out["bytes"] == artifact.stat().st_size
     assert out["row_counts"] == {scratch_db: {"peers": 500, "stats": 0}}
     assert "stats (MyISAM)" in out["warnings"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -53,7 +54,7 @@ def test_json_contract(tmp_path: Path, sqlite_db: Any, mode: str) -> None:
     assert out["integrity_result"] == "ok"
     artifact = Path(out["artifact"])
     assert artifact.name.startswith("tracker.") and artifact.name.endswith(".sqlite.gz")
-    assert out["sha256"] == artifacts.file_sha256(artifact)
+    assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert out["bytes"] == artifact.stat().st_size
     assert Path(out["manifest"]).is_file()
     assert _leftovers(dest) == sorted([artifact.name, Path(out["manifest"]).name])

@@ -2,9 +2,9 @@
 
 State: volumes, volume snapshots (synchronous, as on DO), droplets, droplet snapshots (images that
 appear when the droplet `snapshot` action succeeds), actions, tags. Every request and response
-is validated against ../shared/specs/digitalocean-openapi.yaml by `OpenApiFake`.
+is validated against tests/specs/digitalocean-openapi.yaml by `OpenApiFake`.
 
-Quirks of python-digitalocean undone before validation (specs/README.md): trailing slashes on
+Quirks of python-digitalocean undone before validation (tests/specs/README.md): trailing slashes on
 paths and a `{}` body on DELETE; the real API accepts both.
 """
 

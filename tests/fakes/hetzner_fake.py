@@ -1,8 +1,8 @@
 """Stateful fake of the Hetzner Cloud endpoints safesnap uses, held to the published OpenAPI file.
 
 State: servers, images (snapshots) with labels and delete protection, actions. Every request
-and response is validated against ../shared/specs/hcloud-openapi.json, loaded with the three
-normalisations listed in specs/README.md (done here in memory, once per process):
+and response is validated against tests/specs/hcloud-openapi.json, loaded with the three
+normalisations listed in tests/specs/README.md (done here in memory, once per process):
 `4xx`/`5xx` response keys upper-cased, path-level `servers` pointed at the fake (done by
 `OpenApiFake`), and `nullable` + one-element `allOf: [$ref]` inlined so `"error": null` validates.
 """

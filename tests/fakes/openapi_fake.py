@@ -1,7 +1,7 @@
 """A small threaded HTTP fake whose every request and response is checked against an OpenAPI file.
 
 DigitalOcean and Hetzner Cloud have no local emulator, so their fakes are held to the published
-API descriptions in ../shared/specs instead (see its README). openapi-core validates:
+API descriptions in tests/specs/ instead (see its README). openapi-core validates:
 
 - every request: an invalid one (unknown path, wrong body, missing auth, bad parameter) gets the
   provider's error response AND is recorded in `violations`, so the test fails at teardown even

@@ -19,7 +19,6 @@ from safesnap.artifacts import write_manifest
 from safesnap.atomic import temp_file, temp_name
 from safesnap.catalog import (
     TempFile,
-    find_artifacts,
     find_temporaries,
     prune_destination,
     scan,
@@ -43,9 +42,9 @@ def test_scan_is_recursive_newest_first_and_filters_by_target(
     a = make_artifact(dest=tmp_path / "a", target="a", created_at=days_ago(2))
     b = make_artifact(dest=tmp_path / "b" / "deep", target="b", created_at=days_ago(1))
     a2 = make_artifact(dest=tmp_path / "a", target="a", created_at=days_ago(0))
-    assert [e.path for e in find_artifacts(tmp_path)] == [a2.path, b.path, a.path]
-    assert [e.path for e in find_artifacts(tmp_path, target="a")] == [a2.path, a.path]
-    assert find_artifacts(tmp_path, target="zzz") == []
+    assert [e.path for e in scan(tmp_path).entries] == [a2.path, b.path, a.path]
+    assert [e.path for e in scan(tmp_path, target="a").entries] == [a2.path, a.path]
+    assert scan(tmp_path, target="zzz").entries == []
 
 
 def test_only_checked_manifests_count(tmp_path: Path, make_artifact: MakeArtifact) -> None:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from safesnap.compression import (
     CHUNK,
     check_codec,
-    codec_for_suffix,
     compressing_writer,
     decompressing_reader,
     read_chunk,
@@ -109,12 +108,3 @@ def test_failed_write_does_not_finish_the_stream() -> None:
     with pytest.raises(RuntimeError):
         fail()
     assert not raw.closed
-
-
-def test_codec_for_suffix() -> None:
-    assert [codec_for_suffix(n) for n in ("a.zst", "a.gz", "a.xz", "a.sqlite")] == [
-        "zstd",
-        "gzip",
-        "xz",
-        "none",
-    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,9 +159,10 @@ def test_failed_delete_is_reported_and_kept() -> None:
     assert [x.id for x in mem.all_snapshots()] == [s.id]
 
 
-def test_sweep_orphans_deletes_only_orphans(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_prune_target_deletes_orphans_and_never_unlabelled_snapshots(tmp_path: Path) -> None:
+    # The clock is the test's NOW, as for every snapshot above: ages are relative to it.
     from safesnap.settings import load_plan
-    from safesnap.snapshot_ops import sweep_orphans
+    from safesnap.snapshot_ops import prune_target
 
     state = tmp_path / "cloud.json"
     plan_file = tmp_path / "plan.toml"
@@ -179,7 +181,7 @@ def test_sweep_orphans_deletes_only_orphans(tmp_path) -> None:  # type: ignore[n
         snap("mine", 40, managed=False),
     ):
         mem.add_snapshot(s)
-    out = sweep_orphans(plan, plan.targets[0], now=datetime.now(UTC), provider=mem)
+    out = prune_target(plan, plan.targets[0], now=NOW, provider=mem)
     assert set(out.deleted) == {"snap-stuck-vol-1", "snap-err-vol-1"}
     assert {s.id for s in mem.all_snapshots()} == {
         "snap-ok-vol-1",

@@ -1,11 +1,16 @@
-"""`safesnap backup sqlite|mysql`: one-off backups of one database into a directory."""
+"""`safesnap backup sqlite|mysql`: one-off backups without a plan."""
 
 from __future__ import annotations
 
-from safesnap.commands.backup_mysql import backup_mysql
-from safesnap.commands.backup_sqlite import backup_sqlite
-from safesnap.commands.options import group
+import typer
 
-backup_app = group("One-off backup of one database into a directory.")
-backup_app.command("sqlite")(backup_sqlite)
-backup_app.command("mysql")(backup_mysql)
+from safesnap.commands import BACKUP_COMMANDS
+from safesnap.commands.lazy import lazy_group
+
+# Lazy, so that `backup sqlite` never imports the MySQL engine (PyMySQL) and vice versa.
+backup_app = typer.Typer(
+    cls=lazy_group(BACKUP_COMMANDS),
+    help="One-off backup of one database into a directory.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as every group (commands/options.py)
+)

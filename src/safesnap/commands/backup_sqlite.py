@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
-from safesnap.catalog import sweep_temporaries
 from safesnap.commands.options import JsonOpt
-from safesnap.engines import BackupContext
-from safesnap.engines.sqlite import ENGINE
 from safesnap.errors import ConfigError
-from safesnap.output import print_json, progress, say
-from safesnap.settings import SqliteTarget
+
+if TYPE_CHECKING:
+    from safesnap.settings import SqliteTarget
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
 INTEGRITY = ("quick", "full", "off")
@@ -45,6 +42,13 @@ def backup_sqlite(
     json_out: bool = JsonOpt,
 ) -> None:
     """Back up a live SQLite database (WAL or rollback journal) without stopping its writers."""
+    # Imported here, not at the top: `backup sqlite --help` and the other commands' startup
+    # should not pay for the engine, rich and pydantic (safesnap.commands.lazy).
+    from safesnap.catalog import sweep_temporaries
+    from safesnap.engines import BackupContext
+    from safesnap.engines.sqlite import ENGINE
+    from safesnap.output import print_json, progress
+
     _check_choice("--compress", compress, COMPRESSIONS)
     _check_choice("--integrity", integrity, INTEGRITY)
     target = _target(db_path, name, integrity, busy_timeout)
@@ -97,6 +101,10 @@ def default_name(db_path: Path) -> str:
 
 
 def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float) -> SqliteTarget:
+    from pydantic import ValidationError
+
+    from safesnap.settings import SqliteTarget
+
     try:
         return SqliteTarget(
             name=name or default_name(db_path),
@@ -110,6 +118,8 @@ def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float
 
 
 def _print_human(r: dict[str, Any]) -> None:
+    from safesnap.output import say
+
     lockout = r.get("writer_lockout_seconds") or 0.0
     say(f"ok {r['artifact']}")
     say(

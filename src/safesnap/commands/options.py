@@ -12,8 +12,6 @@ from typing import Any
 
 import typer
 
-from safesnap.settings import use_env_file
-
 
 def group(help_text: str) -> typer.Typer:
     """A command group: help when called bare, plain help also if used outside the root app."""
@@ -23,6 +21,10 @@ def group(help_text: str) -> typer.Typer:
 def _env_file_given(value: Path | None) -> Path | None:
     # Runs while the command line is parsed, before the command body, so every secret the
     # command reads later (MySQL password, provider tokens, replica keys) comes from this file.
+    # Imported here: safesnap.settings pulls in pydantic-settings, which `--version` and
+    # `backup sqlite` do not need (commands/lazy.py).
+    from safesnap.settings import use_env_file
+
     use_env_file(value)
     return value
 
