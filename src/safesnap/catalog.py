@@ -279,17 +279,3 @@ def sweep_temporaries(dest: Path) -> Sweep:
         )  # fmt: skip
         log.debug("removed: %s", ", ".join(str(p) for p in sweep.removed))
     return sweep
-
-
-def prune_destination(
-    dest: Path,
-    policy: Any,
-    *,
-    target: str | None = None,
-    dry_run: bool = False,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """Re-exported for the plan runner; see safesnap.pruning (imported late: it imports us)."""
-    from safesnap.pruning import prune_destination as prune
-
-    return prune(dest, policy, target=target, dry_run=dry_run, now=now)

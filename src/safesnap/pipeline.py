@@ -288,7 +288,7 @@ def _verify(outcome: BackupOutcome) -> dict[str, Any]:
 
 
 def _prune(plan: Plan, target: AnyTarget, dest: Path) -> dict[str, Any]:
-    from safesnap.catalog import prune_destination
+    from safesnap.pruning import prune_destination
 
     decision = prune_destination(dest, plan.retention, target=target.name)
     return {"kept": len(decision["kept"]), "deleted": decision["deleted"]}

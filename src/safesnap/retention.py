@@ -1,6 +1,6 @@
 """Retention policy: a pure function from (items, now, policy) to keep/delete with reasons.
 
-Used for file artifacts (catalog.prune_destination) and for cloud snapshots (providers), so it
+Used for file artifacts (pruning.prune_destination) and for cloud snapshots (providers), so it
 knows nothing about files or clouds: items are plain dataclasses identified by `id`.
 
 The grandfather-father-son buckets follow restic's `forget` (internal/restic/snapshot_policy.go):

@@ -20,12 +20,12 @@ from safesnap.atomic import temp_file, temp_name
 from safesnap.catalog import (
     TempFile,
     find_temporaries,
-    prune_destination,
     scan,
     sweep_temporaries,
     temp_rule,
 )
 from safesnap.errors import ArtifactError
+from safesnap.pruning import prune_destination
 from safesnap.retention import Policy
 from safesnap.settings import Retention
 
