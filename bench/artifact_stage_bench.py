@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_write_artifact(src: Path) -> Callable[..., Any]:
-    """safesnap.artifacts.write_artifact imported from `src` (a fresh import each time)."""
+    """safesnap.artifacts.store.write_artifact imported from `src` (a fresh import each time)."""
     for name in [m for m in sys.modules if m == "safesnap" or m.startswith("safesnap.")]:
         del sys.modules[name]
     sys.path.insert(0, str(src))
     try:
-        return importlib.import_module("safesnap.artifacts").write_artifact  # type: ignore[no-any-return]
+        return importlib.import_module("safesnap.artifacts.store").write_artifact  # type: ignore[no-any-return]
     finally:
         sys.path.remove(str(src))
 

@@ -43,7 +43,7 @@ def make_input(path: Path, mib: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from safesnap.artifacts import write_artifact, open_decompressed
+from safesnap.artifacts.store import write_artifact, open_decompressed
 mode, src, dest, codec = sys.argv[1:5]
 t = time.perf_counter()
 if mode == "write":
@@ -63,7 +63,7 @@ print(json.dumps(out))
 
 BASELINE_RSS = r"""
 import resource
-import safesnap.artifacts  # same imports, no work: the interpreter's own footprint
+import safesnap.artifacts.store  # same imports, no work: the interpreter's own footprint
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 

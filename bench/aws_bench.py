@@ -42,9 +42,9 @@ from tests.fixtures.aws import (
     shared_moto_endpoint,
 )
 
-from safesnap.settings import load_plan
-from safesnap.snapshot_ops import prune_target
-from safesnap_providers.aws import Aws
+from safesnap.config.plan import load_plan
+from safesnap.snapshots.ops import prune_target
+from safesnap_providers.aws.adapter import Aws
 from safesnap_providers.base import SnapshotRequest, managed_labels
 
 

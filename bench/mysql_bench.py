@@ -28,8 +28,8 @@ from typing import Any
 import pymysql
 from filelock import FileLock
 
+from safesnap.config.plan import MysqlTarget
 from safesnap.engines import BackupContext, get_engine
-from safesnap.settings import MysqlTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = ROOT / "tests" / "fixtures" / "mariadb_writer.py"

@@ -35,9 +35,9 @@ from tests.fakes.hetzner_fake import HetznerFake
 from tests.fakes.openapi_fake import OpenApiFake
 
 from safesnap_providers.base import SnapshotRequest, managed_labels
-from safesnap_providers.digitalocean import DigitalOcean, label_tags
-from safesnap_providers.do_api import DoApi
-from safesnap_providers.hetzner import Hetzner
+from safesnap_providers.digitalocean.adapter import DigitalOcean, label_tags
+from safesnap_providers.digitalocean.api import DoApi
+from safesnap_providers.hetzner.adapter import Hetzner
 
 DO_PER_MIN, DO_PER_HOUR, HZ_PER_HOUR = 250, 5000, 3600
 OLD = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")

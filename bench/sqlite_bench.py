@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.fixtures.sqlite_writer import Writer, make_db, percentile  # noqa: E402
 
-from safesnap.compression import DEFAULT_LEVELS  # noqa: E402
+from safesnap.artifacts.codecs import DEFAULT_LEVELS  # noqa: E402
 
 METHODS = [
     "cp",
@@ -55,7 +55,7 @@ METHODS = [
 ]
 RSS_WRAPPER = """
 import resource, sys
-from safesnap.cli import main
+from safesnap.cli.app import main
 try:
     main(sys.argv[1:])
 finally:

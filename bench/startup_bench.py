@@ -7,7 +7,7 @@ the machine hits every command alike) and prints the median and min wall time of
   python -c pass                   the interpreter alone: the floor, for scale
   safesnap --version               the console script the wheel installs
   safesnap backup sqlite --help    the SQLite path's command, parsed and its help printed
-  import SQLite path               `import safesnap.cli, safesnap.engines.sqlite`
+  import SQLite path               `import safesnap.cli.app, safesnap.engines.sqlite.engine`
   backup sqlite (tiny db)          a whole `safesnap backup sqlite` of a one-table database
 
 Run from the repository root with the venv that has safesnap installed. Compiled bytecode
@@ -48,7 +48,7 @@ def commands(scratch: Path) -> dict[str, list[str]]:
         "import SQLite path": [
             sys.executable,
             "-c",
-            "import safesnap.cli, safesnap.engines.sqlite",
+            "import safesnap.cli.app, safesnap.engines.sqlite.engine",
         ],
         "backup sqlite (tiny db)": [
             safesnap, "--nice", "0", "backup", "sqlite", str(db), "--dest", str(scratch / "out"),

@@ -3,7 +3,8 @@
 Modelled on restic's backend interface and Litestream's ReplicaClient: a handful of methods
 whose docstrings are the contract, declared capabilities the pipeline branches on (never
 `isinstance`), and errors the adapter classifies itself as transient or permanent
-(`safesnap.errors.ProviderError.transient`), so that `safesnap.retry` alone decides on retries.
+(`safesnap.errors.ProviderError.transient`), so that `safesnap_providers.retry` alone decides
+on retries.
 Cross-cutting behaviour (retry, dry-run, call counting, logging) wraps a provider from outside
 (see wrappers.py); adapters stay thin.
 """

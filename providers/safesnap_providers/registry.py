@@ -21,19 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.errors import ConfigError
-from safesnap.retry import DEFAULT_POLICY, RetryPolicy
 from safesnap_providers.base import SnapshotProvider
+from safesnap_providers.retry import DEFAULT_POLICY, RetryPolicy
 from safesnap_providers.wrappers import Counting, DryRun, Logging, Retrying
 
 log = logging.getLogger("safesnap.providers")
 
 ENTRY_POINT_GROUP = "safesnap.providers"
 BUILT_IN: dict[str, str] = {
-    "aws": "safesnap_providers.aws:from_settings",
-    "digitalocean": "safesnap_providers.digitalocean:from_settings",
-    "hetzner": "safesnap_providers.hetzner:from_settings",
-    "command": "safesnap_providers.command:from_settings",
-    "memory": "safesnap_providers.memory:from_settings",
+    "aws": "safesnap_providers.aws.adapter:from_settings",
+    "digitalocean": "safesnap_providers.digitalocean.adapter:from_settings",
+    "hetzner": "safesnap_providers.hetzner.adapter:from_settings",
+    "command": "safesnap_providers.command.adapter:from_settings",
+    "memory": "safesnap_providers.testing.memory:from_settings",
 }
 
 Factory = Callable[..., SnapshotProvider]

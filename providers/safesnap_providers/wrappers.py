@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from safesnap.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry, retry_create
 from safesnap_providers.base import Capabilities, Snapshot, SnapshotProvider, SnapshotRequest
+from safesnap_providers.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry, retry_create
 
 log = logging.getLogger("safesnap.providers")
 
@@ -79,7 +79,7 @@ class Counting(_Wrapper):
 
 
 class Retrying(_Wrapper):
-    """Retries transient ProviderErrors through `safesnap.retry`.
+    """Retries transient ProviderErrors through `safesnap_providers.retry`.
 
     Methods named in the provider's `client_retries` attribute are already retried by its
     client library (botocore `standard` mode, hcloud's own 429/502/504 loop) and pass through
@@ -87,7 +87,7 @@ class Retrying(_Wrapper):
     earlier attempt may have made before trying again; restore_volume is never retried.
     """
 
-    handles_retries = True  # tells safesnap.retry.retry_create not to retry a second time
+    handles_retries = True  # tells safesnap_providers.retry.retry_create not to retry a second time
 
     def __init__(self, inner: SnapshotProvider, policy: RetryPolicy = DEFAULT_POLICY) -> None:
         super().__init__(inner)

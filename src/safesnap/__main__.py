@@ -1,3 +1,3 @@
-from safesnap.cli import main
+from safesnap.cli.app import main
 
 main()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests.fixtures.mariadb import admin
 
-from safesnap import artifacts
+from safesnap.artifacts import store as artifacts
 
 pytestmark = pytest.mark.mariadb
 REQUIRED = {"artifact", "sha256", "bytes", "source_bytes", "seconds", "warnings", "row_counts",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.fixtures.sqlite_writer import table_digest
 
-from safesnap import artifacts
+from safesnap.artifacts import store as artifacts
 
 REQUIRED = {"artifact", "sha256", "bytes", "source_bytes", "seconds", "journal_mode",
             "integrity_result", "writer_lockout_seconds", "manifest"}  # fmt: skip

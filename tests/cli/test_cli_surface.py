@@ -16,7 +16,7 @@ import pytest
 import typer
 from tests.fixtures.artifacts import MakeArtifact
 
-from safesnap.cli import app, main
+from safesnap.cli.app import app, main
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 ROOT = typer.main.get_command(app)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from tests.fixtures.faults import error_line, listing, safesnap_cli, safesnap_main
 
-from safesnap.artifacts import manifest_path_for, write_artifact
-from safesnap.engines.mysql import LAYOUT
+from safesnap.artifacts.store import manifest_path_for, write_artifact
+from safesnap.engines.mysql.engine import LAYOUT
 
 Member = tuple[tarfile.TarInfo, bytes]
 Cli = Callable[..., Any]

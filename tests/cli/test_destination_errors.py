@@ -192,8 +192,8 @@ def _plan(tmp_path: Path, dest: Path, db: Path) -> Path:
 
 
 def _files_artifact(tmp_path: Path, tree: Path) -> Path:
+    from safesnap.config.plan import FilesTarget
     from safesnap.engines import BackupContext, get_engine
-    from safesnap.settings import FilesTarget
 
     target = FilesTarget(name="conf", paths=[tree])
     outcome = get_engine("files").backup(target, BackupContext(dest=tmp_path / "backups"))

@@ -20,7 +20,7 @@ def loads(*args, **kwargs):
     raise RuntimeError("tomllib exploded")
 
 tomllib.loads = loads
-from safesnap.cli import main
+from safesnap.cli.app import main
 main(sys.argv[1:])
 """
 

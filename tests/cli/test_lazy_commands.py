@@ -1,4 +1,4 @@
-"""Commands loaded lazily (safesnap.commands.lazy) behave as if registered up front: same help
+"""Commands loaded lazily (safesnap.cli.lazy) behave as if registered up front: same help
 mode as their parent, groups keep their subcommands, unknown names are usage errors."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Literal
 import typer
 from typer.testing import CliRunner
 
-from safesnap.commands.lazy import lazy_group
+from safesnap.cli.lazy import lazy_group
 
 TABLE = {
-    "verify": "safesnap.commands.verify:verify",
-    "config": "safesnap.commands.config:config_app",
+    "verify": "safesnap.cli.verify:verify",
+    "config": "safesnap.cli.config:config_app",
 }
 
 

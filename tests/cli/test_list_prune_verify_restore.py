@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from tests.fixtures.artifacts import MakeArtifact, flip_byte, visible
 
-from safesnap.artifacts import ArtifactInfo, read_manifest
-from safesnap.cli import main
+from safesnap.artifacts.store import ArtifactInfo, read_manifest
+from safesnap.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAFESNAP = [sys.executable, "-m", "safesnap"]
@@ -271,7 +271,7 @@ def test_mysql_verify_and_restore(
 def test_prune_uses_the_plan_and_waits_for_no_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_artifact: MakeArtifact
 ) -> None:
-    from safesnap.runlock import run_lock
+    from safesnap.run.lock import run_lock
 
     dest = tmp_path / "backups"
     hist = _history(make_artifact, dest, "db", [0, 1, 2, 3])

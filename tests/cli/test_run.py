@@ -113,7 +113,7 @@ def test_second_overlapping_run_fails_clearly(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys,time; from pathlib import Path; from safesnap.runlock import run_lock\n"
+            "import sys,time; from pathlib import Path; from safesnap.run.lock import run_lock\n"
             "with run_lock(Path(sys.argv[1]), run_id='cron'):\n"
             "    print('locked', flush=True); time.sleep(30)",
             str(tmp_path / "dest"),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from safesnap_providers.base import Snapshot
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.testing.memory import MemoryProvider
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 

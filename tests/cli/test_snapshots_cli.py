@@ -14,7 +14,7 @@ from typing import Any
 from tests.fixtures.aws import REGION, MotoEC2
 
 from safesnap_providers.base import Snapshot, managed_labels
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.testing.memory import MemoryProvider
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 NOW = datetime.now(UTC).replace(microsecond=0)

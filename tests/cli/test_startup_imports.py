@@ -17,7 +17,7 @@ HEAVY = ("pymysql", "boto3", "botocore", "hcloud", "digitalocean")
 
 PROBE = """
 import json, sys
-from safesnap.cli import main
+from safesnap.cli.app import main
 try:
     main(sys.argv[1:])
 except SystemExit:

@@ -55,7 +55,7 @@ def test_version() -> None:
 
 NICENESS = """
 import os, sys
-from safesnap.cli import main
+from safesnap.cli.app import main
 try:
     main(sys.argv[1:])
 except SystemExit:

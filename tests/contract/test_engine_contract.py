@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from safesnap.artifacts import read_manifest
+from safesnap.artifacts.store import read_manifest
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 from tests.contract.engines.harness import EngineHarness

@@ -19,13 +19,13 @@ from typing import Literal, cast
 import pytest
 
 from safesnap.errors import ProviderError
-from safesnap.retry import DEFAULT_POLICY
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     Snapshot,
     SnapshotRequest,
     managed_labels,
 )
+from safesnap_providers.retry import DEFAULT_POLICY
 from safesnap_providers.wrappers import unwrap
 from tests.contract.harness import ProviderHarness
 

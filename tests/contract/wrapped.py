@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from safesnap.retry import DEFAULT_POLICY
 from safesnap_providers import registry
 from safesnap_providers.base import SnapshotProvider
+from safesnap_providers.retry import DEFAULT_POLICY
 from tests.contract.harness import ProviderHarness
 
 PLUGIN = "contract-adapter"

@@ -19,12 +19,12 @@ from tests.fixtures.aws import (
     pending_for,
 )
 
+from safesnap.config.plan import load_plan
 from safesnap.errors import ProviderError, ProviderTimeoutError
-from safesnap.retry import RetryPolicy
-from safesnap.settings import load_plan
-from safesnap_providers.aws import Aws
+from safesnap_providers.aws.adapter import Aws
 from safesnap_providers.base import SnapshotRequest, managed_labels
 from safesnap_providers.registry import build_provider
+from safesnap_providers.retry import RetryPolicy
 from safesnap_providers.wrappers import unwrap
 
 NO_WAIT = RetryPolicy(sleep=lambda s: None, jitter=0)

@@ -15,12 +15,17 @@ from hypothesis import strategies as st
 from tests.contract.backends.digitalocean import dead_endpoint
 from tests.fakes.digitalocean_fake import MAX_SNAPSHOTS_PER_VOLUME, DigitalOceanFake
 
+from safesnap.config.plan import DigitalOceanProvider
+from safesnap.config.snapshots import DigitalOceanSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
-from safesnap.plan_snapshots import DigitalOceanSnapshot
-from safesnap.settings import DigitalOceanProvider
 from safesnap_providers.base import SnapshotRequest, managed_labels
-from safesnap_providers.digitalocean import DigitalOcean, from_settings, label_tags, tag_labels
-from safesnap_providers.do_api import DoApi, retry_after
+from safesnap_providers.digitalocean.adapter import (
+    DigitalOcean,
+    from_settings,
+    label_tags,
+    tag_labels,
+)
+from safesnap_providers.digitalocean.api import DoApi, retry_after
 
 
 @pytest.fixture
@@ -267,7 +272,7 @@ def test_lost_answer_to_a_droplet_snapshot_is_adopted_not_duplicated(fake, do) -
     """The first POST starts the action but its answer is lost (500 after acting); the retry
     layer finds nothing labelled (droplet snapshots are tagged when done), tries again, DO says
     "pending event", and the adapter adopts the running snapshot action."""
-    from safesnap.retry import RetryPolicy
+    from safesnap_providers.retry import RetryPolicy
     from safesnap_providers.wrappers import Retrying
 
     fake.action_polls = 3

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from safesnap.artifacts import open_decompressed, read_manifest, write_artifact
+from safesnap.artifacts.store import open_decompressed, read_manifest, write_artifact
+from safesnap.config.plan import FilesTarget
 from safesnap.engines import BackupContext, get_engine
 from safesnap.errors import IntegrityError, RefusedError, SourceError
-from safesnap.settings import FilesTarget
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 

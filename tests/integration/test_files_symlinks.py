@@ -24,9 +24,9 @@ from tests.fixtures.faults import (
     safesnap_main,
 )
 
-from safesnap.artifacts import read_manifest
+from safesnap.artifacts.store import read_manifest
+from safesnap.config.plan import FilesTarget
 from safesnap.engines import BackupContext, get_engine
-from safesnap.settings import FilesTarget
 
 LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy"
 Cli = Callable[..., Any]

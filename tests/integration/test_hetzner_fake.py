@@ -12,11 +12,11 @@ import requests
 from hcloud import Client
 from tests.fakes.hetzner_fake import HetznerFake, selector_matches
 
+from safesnap.config.plan import HetznerProvider
+from safesnap.config.snapshots import HetznerSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
-from safesnap.plan_snapshots import HetznerSnapshot
-from safesnap.settings import HetznerProvider
 from safesnap_providers.base import Snapshot, SnapshotRequest, managed_labels
-from safesnap_providers.hetzner import Hetzner, from_settings
+from safesnap_providers.hetzner.adapter import Hetzner, from_settings
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_fake_label_selector(selector: str, expected: bool) -> None:
 def test_hcloud_retry_loop_is_switched_off_or_declared(fake) -> None:
     import threading
 
-    from safesnap_providers.hcloud_errors import ALL_METHODS, take_over_retries
+    from safesnap_providers.hetzner.errors import ALL_METHODS, take_over_retries
 
     hz = make(fake)
     assert hz.client._client._retry_max_retries == 0  # our retry layer is the only one
@@ -279,7 +279,7 @@ def test_read_timeout_is_transient_and_not_retried_by_hcloud(fake) -> None:
 def test_lost_answer_to_create_image_is_found_by_label_not_duplicated(fake, hz) -> None:
     """create_image acted but its answer was lost: the image already carries the run's labels,
     so the retry layer finds it and does not create a second one."""
-    from safesnap.retry import RetryPolicy
+    from safesnap_providers.retry import RetryPolicy
     from safesnap_providers.wrappers import Retrying
 
     fake.action_polls = 2

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from tests.fixtures.sqlite_writer import make_db
 
-from safesnap.catalog import temp_rule
+from safesnap.artifacts.catalog import temp_rule
 
 SAFESNAP = [sys.executable, "-m", "safesnap"]
 ENV = {**os.environ, "COLUMNS": "200"}

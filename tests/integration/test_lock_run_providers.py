@@ -16,9 +16,9 @@ from tests.fakes.digitalocean_fake import DigitalOceanFake
 from tests.fakes.hetzner_fake import HetznerFake
 from tests.fixtures.mariadb import timed_insert
 
-from safesnap.pipeline import RunRequest, run_plan
-from safesnap.settings import load_plan
-from safesnap_providers.memory import MemoryProvider
+from safesnap.config.plan import load_plan
+from safesnap.run.pipeline import RunRequest, run_plan
+from safesnap_providers.testing.memory import MemoryProvider
 
 pytestmark = pytest.mark.mariadb
 

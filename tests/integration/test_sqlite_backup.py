@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from tests.fixtures.sqlite_writer import max_id, table_digest
 
-from safesnap import artifacts
-from safesnap.catalog import sweep_temporaries
+from safesnap.artifacts import store as artifacts
+from safesnap.artifacts.catalog import sweep_temporaries
+from safesnap.config.plan import SqliteTarget
 from safesnap.engines import BackupContext
-from safesnap.engines.sqlite import ENGINE
+from safesnap.engines.sqlite.engine import ENGINE
 from safesnap.errors import IntegrityError, RefusedError, SourceError
-from safesnap.settings import SqliteTarget
 
 
 def _target(db: Path, **kw: Any) -> SqliteTarget:

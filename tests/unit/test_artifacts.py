@@ -22,7 +22,10 @@ from hypothesis import strategies as st
 from tests.fixtures.artifacts import MakeArtifact, flip_byte, visible
 
 from safesnap import __version__
-from safesnap.artifacts import (
+from safesnap.artifacts.atomic import atomic_write
+from safesnap.artifacts.catalog import sweep_temporaries
+from safesnap.artifacts.codecs import CHUNK
+from safesnap.artifacts.store import (
     MANIFEST_FORMAT,
     artifact_name,
     decompress_to,
@@ -31,9 +34,6 @@ from safesnap.artifacts import (
     read_manifest,
     write_artifact,
 )
-from safesnap.atomic import atomic_write
-from safesnap.catalog import sweep_temporaries
-from safesnap.compression import CHUNK
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError, RefusedError
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -213,7 +213,7 @@ def test_source_failure_leaves_nothing(tmp_path: Path, codec: str) -> None:
 SLOW_WRITER = """
 import io, os, sys, time
 from pathlib import Path
-from safesnap.artifacts import write_artifact
+from safesnap.artifacts.store import write_artifact
 class Slow(io.RawIOBase):
     def readable(self): return True
     def read(self, size=-1):
@@ -257,7 +257,7 @@ def test_sigkill_mid_write_leaves_only_a_sweepable_temp(tmp_path: Path) -> None:
 FULL_DISK = """
 import io, os, resource, signal, sys
 from pathlib import Path
-from safesnap.artifacts import write_artifact
+from safesnap.artifacts.store import write_artifact
 from safesnap.errors import ArtifactError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG as an error, not a killed process
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))

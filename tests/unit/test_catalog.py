@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 from tests.fixtures.artifacts import MakeArtifact, visible
 
-from safesnap.artifacts import write_manifest
-from safesnap.atomic import temp_file, temp_name
-from safesnap.catalog import (
+from safesnap.artifacts.atomic import temp_file, temp_name
+from safesnap.artifacts.catalog import (
     TempFile,
     find_temporaries,
     scan,
     sweep_temporaries,
     temp_rule,
 )
+from safesnap.artifacts.prune import prune_destination
+from safesnap.artifacts.store import write_manifest
+from safesnap.config.plan import Retention
 from safesnap.errors import ArtifactError
-from safesnap.pruning import prune_destination
 from safesnap.retention import Policy
-from safesnap.settings import Retention
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from tests.contract.backends.command import command_spec
 
 from safesnap.errors import ProviderError
 from safesnap_providers.base import SnapshotRequest, managed_labels
-from safesnap_providers.command import CommandProvider, encode_name, parse_name
+from safesnap_providers.command.adapter import CommandProvider, encode_name, parse_name
 
 field = st.from_regex(r"\A[A-Za-z0-9_.]{1,8}(-[A-Za-z0-9_.]{1,8}){0,2}\Z")
 moment = st.datetimes(

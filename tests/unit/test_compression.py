@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safesnap.compression import (
+from safesnap.artifacts.codecs import (
     CHUNK,
     check_codec,
     compressing_writer,

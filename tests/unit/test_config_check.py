@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from safesnap.cli import main
-from safesnap.compression import check_codec
+from safesnap.artifacts.codecs import check_codec
+from safesnap.cli.app import main
+from safesnap.config.plan import Destination, use_env_file
 from safesnap.errors import ConfigError
-from safesnap.settings import Destination, use_env_file
 
 SECRET = "s3cr3t-value-never-printed"
 

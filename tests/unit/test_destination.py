@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from safesnap.destination import destination_error, make_private_dirs
+from safesnap.artifacts.destination import destination_error, make_private_dirs
 from safesnap.errors import DestinationError
 
 

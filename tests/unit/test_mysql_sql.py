@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safesnap.mysql_sql import RowCounter, SectionFilter
+from safesnap.engines.mysql.dumpfile import RowCounter, SectionFilter
 
 # mariadb-dump 10.11: rows one per line; MySQL mysqldump / older MariaDB: one line per statement.
 NEW = (

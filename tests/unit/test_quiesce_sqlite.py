@@ -1,4 +1,4 @@
-"""safesnap.quiesce.sqlite against real database files and other processes holding locks."""
+"""safesnap.engines.sqlite.copy against real database files and other processes holding locks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from tests.fixtures.sqlite_writer import make_db, table_digest
 
+from safesnap.engines.sqlite.copy import finish_copy, hold_for_snapshot, raw_copy
 from safesnap.errors import QuiesceError, SourceBusyError, SourceError
-from safesnap.quiesce.sqlite import finish_copy, hold_for_snapshot, raw_copy
 
 
 def _count(db: Path, table: str = "events") -> int:

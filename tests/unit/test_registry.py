@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from safesnap.config.plan import load_plan
+from safesnap.config.snapshots import ExternalSnapshot
 from safesnap.errors import ConfigError
-from safesnap.plan_snapshots import ExternalSnapshot
-from safesnap.settings import load_plan
 from safesnap_providers import registry
 from safesnap_providers.base import SnapshotRequest, api_call_count, managed_labels
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.testing.memory import MemoryProvider
 from safesnap_providers.wrappers import DryRun, unwrap
 
 
@@ -78,7 +78,7 @@ def test_dry_run_creates_nothing(tmp_path: Path) -> None:
 def test_entry_point_provider_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     module = tmp_path / "thirdparty_cloud.py"
     module.write_text(
-        "from safesnap_providers.memory import MemoryProvider\n"
+        "from safesnap_providers.testing.memory import MemoryProvider\n"
         "def make(config, spec, *, env_file, region):\n"
         "    p = MemoryProvider(region=region or 'tp-1')\n"
         "    p.name = 'thirdparty'\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from safesnap.errors import SourceError
-from safesnap.report import RunReport, StepResult, TargetResult, failed_step, write_metrics
+from safesnap.run.report import RunReport, StepResult, TargetResult, failed_step, write_metrics
 
 
 def report() -> RunReport:

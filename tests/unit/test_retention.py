@@ -179,6 +179,6 @@ def test_duplicate_ids_and_negative_counts_rejected() -> None:
 
 
 def test_from_settings_model() -> None:
-    from safesnap.settings import Retention
+    from safesnap.config.plan import Retention
 
     assert Policy.from_model(Retention()) == Policy(3, 7, 4, 6, 0)

@@ -1,4 +1,4 @@
-"""safesnap.retry: what is retried, how long it waits, when it stops, and that a retried
+"""safesnap_providers.retry: what is retried, how long it waits, when it stops, and that a retried
 create never makes a second snapshot. Sleep and clock are injected: no test waits."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from safesnap.errors import ConfigError, ProviderError
-from safesnap.retry import RetryPolicy, backoff_seconds, call_with_retry, retry_create
 from safesnap_providers.base import SnapshotRequest, managed_labels
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.retry import RetryPolicy, backoff_seconds, call_with_retry, retry_create
+from safesnap_providers.testing.memory import MemoryProvider
 from safesnap_providers.wrappers import Counting, Retrying
 
 

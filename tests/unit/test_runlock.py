@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from safesnap.errors import RunLockedError
-from safesnap.runlock import LOCK_NAME, run_lock
+from safesnap.run.lock import LOCK_NAME, run_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from safesnap.runlock import run_lock
+from safesnap.run.lock import run_lock
 with run_lock(Path(sys.argv[1]), run_id="holder"):
     print("locked", flush=True)
     time.sleep(30)

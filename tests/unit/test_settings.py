@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from safesnap.envdoc import env_example
+from safesnap.config.envdoc import env_example
+from safesnap.config.plan import MysqlTarget, SqliteTarget, load_plan, resolve_secret
+from safesnap.config.snapshots import AwsSnapshot, CommandSnapshot, HetznerSnapshot
 from safesnap.errors import ConfigError
-from safesnap.plan_snapshots import AwsSnapshot, CommandSnapshot, HetznerSnapshot
-from safesnap.settings import MysqlTarget, SqliteTarget, load_plan, resolve_secret
 
 FOUNDATION_PLAN = """
 [destination]
@@ -219,8 +219,8 @@ def test_retention_that_could_exceed_digitalocean_volume_cap_is_rejected(tmp_pat
 def test_compression_threads_reach_the_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from safesnap import pipeline
     from safesnap.engines import BackupContext
+    from safesnap.run import pipeline
 
     seen: list[BackupContext] = []
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from safesnap.errors import ProviderError
-from safesnap.snapshot_limits import check_volume_limits
+from safesnap.snapshots.limits import check_volume_limits
 from safesnap_providers.base import Snapshot, SnapshotRequest
-from safesnap_providers.memory import FULL_CAPABILITIES, MemoryProvider
+from safesnap_providers.testing.memory import FULL_CAPABILITIES, MemoryProvider
 
 NOW = datetime(2026, 11, 26, 3, 15, tzinfo=UTC)
 LABELS = {"managed-by": "safesnap", "plan": "p", "target": "t", "run-id": "r", "kind": "nightly"}

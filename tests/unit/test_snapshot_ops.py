@@ -1,4 +1,4 @@
-"""Snapshot pruning rules (safesnap.snapshot_ops.plan_prune and prune_target)."""
+"""Snapshot pruning rules (safesnap.snapshots.ops.plan_prune and prune_target)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from safesnap.errors import ProviderError
 from safesnap.retention import Policy
-from safesnap.snapshot_ops import PruneOutcome, _delete, cap_warnings, plan_prune
+from safesnap.snapshots.ops import PruneOutcome, _delete, cap_warnings, plan_prune
 from safesnap_providers.base import Snapshot, managed_labels
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.testing.memory import MemoryProvider
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -161,8 +161,8 @@ def test_failed_delete_is_reported_and_kept() -> None:
 
 def test_prune_target_deletes_orphans_and_never_unlabelled_snapshots(tmp_path: Path) -> None:
     # The clock is the test's NOW, as for every snapshot above: ages are relative to it.
-    from safesnap.settings import load_plan
-    from safesnap.snapshot_ops import prune_target
+    from safesnap.config.plan import load_plan
+    from safesnap.snapshots.ops import prune_target
 
     state = tmp_path / "cloud.json"
     plan_file = tmp_path / "plan.toml"
@@ -193,7 +193,7 @@ def test_prune_target_deletes_orphans_and_never_unlabelled_snapshots(tmp_path: P
 def test_regions_of_asks_the_default_region_when_the_provider_names_none() -> None:
     from types import SimpleNamespace
 
-    from safesnap.snapshot_ops import regions_of
+    from safesnap.snapshots.ops import regions_of
 
     spec = SimpleNamespace(copy_to=["fra1"])
     unnamed = SimpleNamespace(region=None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from safesnap.artifacts import ArtifactInfo
+from safesnap.artifacts.store import ArtifactInfo
 from safesnap.errors import ArtifactError
 
 
@@ -77,9 +77,9 @@ class Engine(Protocol):
 
 
 _MODULES = {
-    "sqlite": "safesnap.engines.sqlite",
-    "mysql": "safesnap.engines.mysql",
-    "files": "safesnap.engines.files",
+    "sqlite": "safesnap.engines.sqlite.engine",
+    "mysql": "safesnap.engines.mysql.engine",
+    "files": "safesnap.engines.files.engine",
 }
 
 

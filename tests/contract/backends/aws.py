@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from safesnap_providers.aws import Aws
+from safesnap_providers.aws.adapter import Aws
 from tests.contract.harness import ProviderHarness
 from tests.fixtures.aws import (
     OTHER_REGION,

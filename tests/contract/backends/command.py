@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from shlex import quote
 
-from safesnap.plan_snapshots import CommandSnapshot
-from safesnap_providers.command import CommandProvider
+from safesnap.config.snapshots import CommandSnapshot
+from safesnap_providers.command.adapter import CommandProvider
 from tests.contract.harness import ProviderHarness
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from safesnap_providers.digitalocean import DigitalOcean
-from safesnap_providers.do_api import DoApi
+from safesnap_providers.digitalocean.adapter import DigitalOcean
+from safesnap_providers.digitalocean.api import DoApi
 from tests.contract.harness import ProviderHarness
 from tests.fakes.digitalocean_fake import DigitalOceanFake
 

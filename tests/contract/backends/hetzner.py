@@ -8,7 +8,7 @@ from typing import Any
 
 from hcloud import Client
 
-from safesnap_providers.hetzner import Hetzner
+from safesnap_providers.hetzner.adapter import Hetzner
 from tests.contract.backends.digitalocean import dead_endpoint
 from tests.contract.harness import ProviderHarness
 from tests.fakes.hetzner_fake import HetznerFake

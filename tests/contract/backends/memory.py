@@ -13,7 +13,7 @@ from typing import Any
 
 from safesnap.errors import ProviderError
 from safesnap_providers.base import Snapshot
-from safesnap_providers.memory import MemoryProvider
+from safesnap_providers.testing.memory import MemoryProvider
 from tests.contract.harness import ProviderHarness
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from safesnap.config.plan import FilesTarget
 from safesnap.engines import get_engine
-from safesnap.settings import FilesTarget
 from tests.contract.engines.harness import EngineHarness
 
 TREE: dict[str, tuple[bytes, int]] = {

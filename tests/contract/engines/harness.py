@@ -34,7 +34,7 @@ ENGINE_BACKENDS = "tests.contract.engines"
 @dataclass
 class EngineHarness:
     engine: Engine
-    target: Any  # a plan target model (safesnap.settings) whose source holds known content
+    target: Any  # a plan target model (safesnap.config.plan) whose source holds known content
     missing: Any  # the same kind of target, naming a source that does not exist
     artifacts: Path  # BackupContext.dest: where backups are written (absent or empty at first)
     source_content: Callable[[], object]  # the source's content, read directly

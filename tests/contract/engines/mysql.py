@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from safesnap.config.plan import MysqlTarget
 from safesnap.engines import get_engine
 from safesnap.errors import SourceError
-from safesnap.settings import MysqlTarget
 from tests.contract.engines.harness import EngineHarness, KnownBugs
 from tests.fixtures.mariadb import admin
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from safesnap.config.plan import SqliteTarget
 from safesnap.engines import get_engine
-from safesnap.settings import SqliteTarget
 from tests.contract.engines.harness import EngineHarness
 
 ROWS = [

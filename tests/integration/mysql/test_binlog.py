@@ -6,8 +6,8 @@ import pymysql
 import pytest
 from tests.fixtures.mariadb import PrivateServer
 
+from safesnap.config.plan import MysqlTarget
 from safesnap.engines import get_engine
-from safesnap.settings import MysqlTarget
 
 pytestmark = pytest.mark.mariadb
 

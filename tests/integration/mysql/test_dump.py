@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from tests.fixtures.mariadb import MysqlWriter, admin
 
-from safesnap.artifacts import read_manifest, write_manifest
+from safesnap.artifacts.store import read_manifest, write_manifest
+from safesnap.config.plan import MysqlDumpOptions, MysqlTarget
 from safesnap.engines import BackupContext, get_engine
 from safesnap.errors import ArtifactError, IntegrityError, RefusedError, SourceError
-from safesnap.settings import MysqlDumpOptions, MysqlTarget
 
 pytestmark = pytest.mark.mariadb
 ENGINE = get_engine("mysql")

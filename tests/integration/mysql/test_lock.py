@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from tests.fixtures.mariadb import LongWrite, MysqlWriter, timed_insert
 
+from safesnap.config.plan import MysqlTarget
 from safesnap.engines import get_engine
 from safesnap.errors import ConfigError, QuiesceError, SourceError
-from safesnap.settings import MysqlTarget
 
 pytestmark = pytest.mark.mariadb
 ENGINE = get_engine("mysql")
@@ -150,7 +150,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from safesnap.engines import get_engine
-    from safesnap.settings import MysqlTarget
+    from safesnap.config.plan import MysqlTarget
     t = MysqlTarget(name="holder", databases=[sys.argv[1]], max_lock_hold_seconds=60)
     with get_engine("mysql").quiesce(t):
         print("LOCKED", flush=True)

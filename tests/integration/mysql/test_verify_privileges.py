@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.fixtures.mariadb import admin
 
-from safesnap.mysql_scratch import VERIFY_GRANT
+from safesnap.engines.mysql.scratch import VERIFY_GRANT
 
 pytestmark = pytest.mark.mariadb
 

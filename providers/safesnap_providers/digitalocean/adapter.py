@@ -1,0 +1,400 @@
+"""DigitalOcean: volume snapshots, droplet snapshots and their transfer to other regions.
+
+What the API allows (specs/README.md, checked against DO's documentation):
+- volume snapshots are synchronous (`POST /v2/volumes/{id}/snapshots` returns the finished
+  snapshot) and accept `tags`, so labels are attached at creation; they cannot change region;
+- droplet snapshots are a droplet action (`snapshot`) to poll; the image appears only when it
+  succeeds and the action takes no tags, so labels are attached right after (a crash in between
+  leaves an unlabelled image that retention never touches, the safe side);
+- droplet snapshots (images) move with the image action `transfer`; the image keeps its id and
+  gains a region, so a "copy" is the same id listed in another region;
+- 25 snapshots per volume, one volume snapshot per 10 minutes; 250 requests/min, 5,000/h.
+
+Labels become tags (names only, `[A-Za-z0-9:_-]`): `safesnap:<key>:<value>` with every other
+character of the value escaped as `_xx` (hex), so any label round-trips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from safesnap.config.plan import DigitalOceanProvider, resolve_secret
+from safesnap.config.snapshots import DigitalOceanSnapshot
+from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap_providers.base import (
+    Capabilities,
+    Snapshot,
+    SnapshotRequest,
+    labels_match,
+)
+from safesnap_providers.digitalocean.api import PROVIDER, DoApi
+from safesnap_providers.polling import Pace, PollState, wait_done
+
+TAG_PREFIX = "safesnap:"
+_PLAIN = re.compile(r"[A-Za-z0-9-]")
+PENDING_PREFIX = "action-"  # id of a droplet snapshot whose image does not exist yet
+# An action's `status` is in-progress, completed or errored (DO API reference, Actions).
+_ACTION_STATES: dict[str, PollState] = {"completed": "completed", "errored": "error"}
+
+
+def label_tags(labels: Mapping[str, str]) -> list[str]:
+    return [f"{TAG_PREFIX}{_escape(k)}:{_escape(v)}" for k, v in sorted(labels.items())]
+
+
+def tag_labels(tags: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tag in tags or []:
+        if tag.startswith(TAG_PREFIX) and tag.count(":") >= 2:
+            key, _, value = tag[len(TAG_PREFIX) :].partition(":")
+            out[_unescape(key)] = _unescape(value)
+    return out
+
+
+def _escape(value: str) -> str:
+    return "".join(
+        c if _PLAIN.match(c) else "".join(f"_{b:02x}" for b in c.encode()) for c in value
+    )
+
+
+def _unescape(value: str) -> str:
+    # Plain characters never include '%' or '_', so every '%' below comes from an escape.
+    return unquote(re.sub(r"_([0-9a-f]{2})", r"%\1", value))
+
+
+class DigitalOcean:
+    name = PROVIDER
+    client_retries: frozenset[str] = frozenset()  # python-digitalocean never retries
+
+    def __init__(
+        self,
+        api: DoApi,
+        *,
+        region: str | None = None,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        droplet_copies: bool = False,
+        home: tuple[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = api
+        self._region = region
+        self._home = home  # ("volumes"|"droplets", id): where to read the home region from
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.droplet_copies = droplet_copies
+        self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
+        self._known_tags: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"DigitalOcean(region={self._region!r}, api={self.api!r})"
+
+    @property
+    def region(self) -> str | None:
+        """The home region: given, or read once from the plan's first volume/droplet (the plan
+        does not name it, and run/list/prune need it next to the `copy_to` regions)."""
+        if self._region is None and self._home is not None:
+            kind, ident = self._home
+            self._home = None  # one attempt; without it, listing covers every region
+            with contextlib.suppress(ProviderError, KeyError, TypeError):
+                self._region = str(self.api.get(f"{kind}/{ident}")[kind[:-1]]["region"]["slug"])
+        return self._region
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            volume_snapshots=True,
+            server_snapshots=True,
+            # Only droplet snapshots can move (image action `transfer`); volume snapshots stay
+            # in their region, so the pipeline replicates artifacts instead.
+            cross_region_copy=self.droplet_copies,
+            point_in_time_at_request=True,
+            max_snapshots_per_volume=25,
+            min_interval_seconds=600,
+            restore_to_volume=True,
+            notes=(
+                "volume snapshots cannot change region: artifacts are replicated instead",
+                "droplet snapshots are labelled right after their action finishes",
+                "a transferred droplet snapshot keeps its id; deleting it removes every region",
+            ),
+        )
+
+    # ---- create / wait -------------------------------------------------------------------
+    def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
+        if request.source_kind == "volume":
+            body = {"name": request.name, "tags": label_tags(request.labels)}
+            data = self.api.post(f"volumes/{request.source_id}/snapshots", body)
+            return [self._snapshot(data["snapshot"])]
+        if request.source_kind == "server":
+            return [self._pending_droplet(request, self._start_droplet_snapshot(request))]
+        raise ProviderError(
+            f"DigitalOcean cannot snapshot a {request.source_kind!r} source as one set",
+            provider=PROVIDER,
+            resource_id=request.source_id,
+        )
+
+    def _start_droplet_snapshot(self, request: SnapshotRequest) -> dict[str, Any]:
+        """POST the `snapshot` action. A droplet runs one action at a time and answers 422
+        "pending event" otherwise; when that pending action is a snapshot it is most likely
+        ours from an attempt whose answer was lost (the retry layer found nothing labelled:
+        droplet snapshots get their tags only when done), so adopt it instead of failing or
+        creating a duplicate. If it was someone else's, `wait` finds no image with our name
+        and fails loudly; nothing is mislabelled."""
+        path = f"droplets/{request.source_id}/actions"
+        try:
+            return dict(self.api.post(path, {"type": "snapshot", "name": request.name})["action"])
+        except ProviderError as exc:
+            if exc.status != 422 or "pending event" not in exc.message.lower():
+                raise
+            # Only this rare path reads the droplet's action history (at most one action runs).
+            for action in self.api.pages(path, "actions"):
+                if action.get("type") == "snapshot" and action.get("status") == "in-progress":
+                    return dict(action)
+            raise
+
+    def _pending_droplet(self, request: SnapshotRequest, action: dict[str, Any]) -> Snapshot:
+        return Snapshot(
+            id=f"{PENDING_PREFIX}{action['id']}",
+            source_id=request.source_id,
+            region=str(action.get("region_slug") or self.region or ""),
+            state="pending",
+            created_at=_time(action.get("started_at")),
+            labels=dict(request.labels),
+            name=request.name,
+        )
+
+    def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        if snapshot.id.startswith(PENDING_PREFIX):
+            self._wait_action(int(snapshot.id[len(PENDING_PREFIX) :]), snapshot, timeout)
+            return self._label_droplet_snapshot(snapshot)
+        if snapshot.state == "completed":
+            return snapshot  # volume snapshots are synchronous: nothing to poll
+        action_id = self._transfers.get((snapshot.id, snapshot.region))
+        if action_id is not None:
+            self._wait_action(action_id, snapshot, timeout)
+        item = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        if snapshot.region not in (item.get("regions") or []):
+            if action_id is None:  # a transfer started elsewhere: poll the image's regions
+                return self._wait_region(snapshot, timeout)
+            raise ProviderError(
+                f"snapshot {snapshot.id} is not in {snapshot.region}",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        return self._snapshot(item, snapshot.region)
+
+    def _wait_region(self, snapshot: Snapshot, timeout: float) -> Snapshot:
+        """Poll the image until it lists the region (the caller has just seen it missing)."""
+
+        def arrived() -> Snapshot | None:
+            item = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+            if snapshot.region in (item.get("regions") or []):
+                return self._snapshot(item, snapshot.region)
+            return None
+
+        return self.pace.until(
+            arrived,
+            timeout=timeout,
+            check_first=False,
+            on_timeout=lambda: ProviderTimeoutError(
+                f"snapshot {snapshot.id} not in {snapshot.region} after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+        )
+
+    def _wait_action(self, action_id: int, snapshot: Snapshot, timeout: float) -> None:
+        """Poll `GET /v2/actions/{id}` with capped exponential backoff until it completes."""
+
+        def poll() -> tuple[PollState, None]:
+            status = self.api.get(f"actions/{action_id}")["action"]["status"]
+            return _ACTION_STATES.get(status, "pending"), None
+
+        wait_done(
+            poll,
+            self.pace,
+            timeout=timeout,
+            on_error=lambda: ProviderError(
+                f"DigitalOcean action {action_id} errored",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+            on_timeout=lambda: ProviderTimeoutError(
+                f"DigitalOcean action {action_id} still in progress after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+        )
+
+    def _label_droplet_snapshot(self, pending: Snapshot) -> Snapshot:
+        found = [
+            s
+            for s in self.api.pages(f"droplets/{pending.source_id}/snapshots", "snapshots")
+            if s["name"] == pending.name
+        ]
+        if not found:
+            raise ProviderError(
+                f"snapshot {pending.name!r} of droplet {pending.source_id} "
+                "not found after its action completed",
+                provider=PROVIDER,
+                resource_id=pending.id,
+            )
+        image = max(found, key=lambda s: (s["created_at"], int(s["id"])))
+        image_id = str(image["id"])
+        for tag in label_tags(pending.labels):
+            # Assigning needs the tag to exist. Create each tag once per process: a plan's
+            # snapshots share all their tags, so this halves the calls (bench/provider_bench.py).
+            if tag not in self._known_tags:
+                self.api.post("tags", {"name": tag})
+                self._known_tags.add(tag)
+            self.api.post(
+                f"tags/{tag}/resources",
+                {"resources": [{"resource_id": image_id, "resource_type": "image"}]},
+            )
+        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
+        return self._snapshot(item)
+
+    # ---- list / delete -------------------------------------------------------------------
+    def list_snapshots(
+        self, labels: Mapping[str, str], *, region: str | None = None
+    ) -> list[Snapshot]:
+        where = region or self.region
+        out: list[Snapshot] = []
+        for item in self.api.pages("snapshots", "snapshots"):
+            if not labels_match(tag_labels(item.get("tags")), labels):
+                continue
+            regions = list(item.get("regions") or [])
+            if where is None:
+                # One entry per image (its home region): retention must not count a
+                # transferred image twice; ask for a region to see it there.
+                out.append(self._snapshot(item))
+            elif where in regions:
+                out.append(self._snapshot(item, where))
+        return out
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        if snapshot.id.startswith(PENDING_PREFIX):
+            raise ProviderError(
+                f"snapshot {snapshot.id} has no image yet: wait for it first",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        try:
+            current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        except ProviderError as exc:
+            if exc.status == 404:
+                return  # already gone: deleting is idempotent
+            raise
+        if not labels_match(tag_labels(current.get("tags")), {}):
+            raise ProviderError(
+                f"refusing to delete snapshot {snapshot.id}: not labelled managed-by=safesnap",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        try:
+            self.api.delete(f"snapshots/{snapshot.id}")
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+
+    # ---- copy / restore ------------------------------------------------------------------
+    def copy_to_region(
+        self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
+    ) -> Snapshot:
+        del labels  # a transfer adds a region to the image itself: same id, same tags
+        current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        if current.get("resource_type") != "droplet":
+            raise ProviderError(
+                "DigitalOcean volume snapshots cannot change region (no API for it)",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+                hint="Add a [[replicas]] object store; artifacts carry the data across regions.",
+            )
+        action = self.api.post(
+            f"images/{snapshot.id}/actions", {"type": "transfer", "region": region}
+        )
+        self._transfers[(snapshot.id, region)] = int(action["action"]["id"])
+        return Snapshot(
+            id=snapshot.id,
+            source_id=snapshot.source_id,
+            region=region,
+            state="pending",
+            created_at=_time(action["action"].get("started_at")),
+            labels=tag_labels(current.get("tags")),
+            name=snapshot.name,
+            size_gb=snapshot.size_gb,
+            copied_from=snapshot.id,
+        )
+
+    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+        current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        region = zone or snapshot.region
+        if current.get("resource_type") == "volume":
+            body = {
+                "name": name,
+                "snapshot_id": snapshot.id,
+                "region": region,
+                "size_gigabytes": int(current.get("min_disk_size") or 1),
+            }
+            return str(self.api.post("volumes", body)["volume"]["id"])
+        body2 = {"name": name, "region": region, "size": "s-1vcpu-1gb", "image": int(snapshot.id)}
+        return str(self.api.post("droplets", body2)["droplet"]["id"])
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _snapshot(self, item: Mapping[str, Any], region: str | None = None) -> Snapshot:
+        regions = list(item.get("regions") or [])
+        home = regions[0] if regions else (self.region or "")
+        where = region or home
+        labels = tag_labels(item.get("tags"))
+        return Snapshot(
+            id=str(item["id"]),
+            source_id=str(item.get("resource_id", "")),
+            region=where,
+            state="completed",
+            created_at=_time(item.get("created_at")),
+            labels=labels,
+            size_gb=item.get("size_gigabytes"),
+            name=str(item.get("name", "")),
+            copied_from=str(item["id"]) if where != home else None,
+        )
+
+
+def _time(value: object) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def from_settings(
+    config: DigitalOceanProvider | None,
+    spec: DigitalOceanSnapshot | None,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
+) -> DigitalOcean:
+    """Build the adapter; the token is read from `config.token_env` and never logged."""
+    config = config or DigitalOceanProvider()
+    token = resolve_secret(config.token_env, env_file=env_file)
+    if token is None or not token.get_secret_value():
+        raise ConfigError(
+            f"DigitalOcean token not set: environment variable {config.token_env} is empty",
+            hint=f"Export {config.token_env} (or put it in .env with mode 0600).",
+        )
+    api = DoApi(token.get_secret_value(), config.endpoint_url)
+    droplet_only = spec is not None and spec.droplet_id is not None and not spec.volume_ids
+    home: tuple[str, str] | None = None
+    if spec is not None and spec.volume_ids:
+        home = ("volumes", spec.volume_ids[0])
+    elif spec is not None and spec.droplet_id is not None:
+        home = ("droplets", str(spec.droplet_id))
+    return DigitalOcean(
+        api,
+        region=region,
+        poll_interval=config.poll_interval,
+        droplet_copies=droplet_only,
+        home=home,
+    )

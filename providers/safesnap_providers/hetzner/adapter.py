@@ -1,0 +1,328 @@
+"""Hetzner Cloud: server snapshots (images) through hcloud-python.
+
+What the API allows (specs/README.md, checked against Hetzner's documentation):
+- no volume snapshots at all; a server snapshot (`POST /servers/{id}/actions/create_image`,
+  type `snapshot`) covers the server's own disk, not attached volumes;
+- labels are accepted at creation, so a crashed run still leaves a findable image;
+- the point in time is fixed when the action is requested; the image is usable when it succeeds;
+- images belong to the project, not to a location: nothing to copy across regions;
+- delete protection (`change_protection`) guards pre-upgrade snapshots;
+- 3,600 requests/h per project, refilled 1/s; 429 `rate_limit_exceeded` with `RateLimit-*`.
+
+Retries: hcloud retries 429/502/504 and some error codes itself (5 times, backoff up to 60 s),
+which would multiply with `safesnap_providers.retry`. The adapter switches that loop off, so
+retry.py is the one layer and honours the wait the API asked for. Errors are classified from
+`APIException.code`, and the correlation id is kept as the request id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from hcloud import Client
+from hcloud.actions import BoundAction
+from hcloud.images import BoundImage, Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
+from hcloud.servers import Server
+
+from safesnap.config.plan import HetznerProvider, resolve_secret
+from safesnap.config.snapshots import HetznerSnapshot
+from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap_providers.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    Capabilities,
+    Snapshot,
+    SnapshotRequest,
+    labels_match,
+)
+from safesnap_providers.hetzner.errors import (
+    PERMANENT_HINTS,
+    PROVIDER,
+    LastResponse,
+    call,
+    take_over_retries,
+)
+from safesnap_providers.polling import Pace, PollState, wait_done
+
+DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+T = TypeVar("T")
+# An action is running, success or error; an image is creating, available or unavailable
+# (Hetzner Cloud API reference, Actions and Images).
+_ACTION_STATES: dict[str, PollState] = {"success": "completed", "error": "error"}
+_IMAGE_STATES: dict[str, PollState] = {"available": "completed", "unavailable": "error"}
+
+
+class Hetzner:
+    name = PROVIDER
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        region: str | None = None,
+        protect: bool = False,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        restore_server_type: str = "cx22",
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.region = region or "global"
+        self.protect = protect
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.restore_server_type = restore_server_type
+        self.now = now
+        self._actions: dict[str, int] = {}  # image id -> create_image action id
+        self._last = LastResponse()
+        self.client_retries = take_over_retries(client, self._last)
+
+    def __repr__(self) -> str:  # the hcloud client holds the token: never print it
+        return f"Hetzner(region={self.region!r}, protect={self.protect})"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            volume_snapshots=False,
+            server_snapshots=True,
+            cross_region_copy=False,
+            point_in_time_at_request=True,
+            restore_to_volume=True,
+            notes=(
+                "Hetzner volumes have no snapshot API: the database is copied as an artifact",
+                "images belong to the project, not a location: nothing needs copying",
+                "restore creates a new server from the snapshot",
+            ),
+        )
+
+    # ---- create / wait -------------------------------------------------------------------
+    def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
+        if request.source_kind != "server":
+            raise ProviderError(
+                "Hetzner Cloud can only snapshot servers (volumes have no snapshot API)",
+                provider=PROVIDER,
+                resource_id=request.source_id,
+            )
+        server = Server(id=int(request.source_id))
+        created = self._call(
+            lambda: self.client.servers.create_image(
+                server, description=request.name, type="snapshot", labels=dict(request.labels)
+            ),
+            request.source_id,
+        )
+        self._actions[str(created.image.id)] = int(created.action.id)
+        return [self._snapshot(created.image)]
+
+    def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        deadline = self.pace.clock() + timeout  # protecting the image shares the budget
+        action_id = self._actions.get(snapshot.id)
+        wait_done(
+            lambda: (self._poll(snapshot.id, action_id), None),
+            self.pace,
+            timeout=timeout,
+            on_error=lambda: ProviderError(
+                f"Hetzner snapshot {snapshot.id} failed",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+            on_timeout=lambda: ProviderTimeoutError(
+                f"Hetzner snapshot {snapshot.id} still creating after {timeout:.0f}s",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            ),
+        )
+        image = self._get_image(snapshot.id)
+        if self.protect and not _protected(image):
+            self._set_protection(snapshot.id, True, deadline)
+            image = self._get_image(snapshot.id)
+        return self._snapshot(image)
+
+    def _poll(self, image_id: str, action_id: int | None) -> PollState:
+        """One poll: from the action when this process started it, else from the image status
+        (another process, or a run that crashed, started it)."""
+        if action_id is not None:
+            return _action_state(self._get_action(action_id, image_id))
+        return _image_state(self._get_image(image_id))
+
+    def _set_protection(self, image_id: str, delete: bool, deadline: float) -> None:
+        action = self._call(
+            lambda: self.client.images.change_protection(Image(id=int(image_id)), delete=delete),
+            image_id,
+        )
+        action_id = action.id
+
+        def unfinished() -> ProviderError:
+            return ProviderError(
+                f"changing protection of image {image_id} did not finish",
+                provider=PROVIDER,
+                resource_id=image_id,
+            )
+
+        state = _action_state(action)
+        if state == "pending":  # the answer above is fresh: sleep before asking again
+            wait_done(
+                lambda: (_action_state(self._get_action(action_id, image_id)), None),
+                self.pace,
+                timeout=deadline - self.pace.clock(),
+                on_error=unfinished,
+                on_timeout=unfinished,
+                check_first=False,
+            )
+        elif state == "error":
+            raise unfinished()
+
+    # ---- list / delete -------------------------------------------------------------------
+    def list_snapshots(
+        self, labels: Mapping[str, str], *, region: str | None = None
+    ) -> list[Snapshot]:
+        """Images are project-wide, so `region` does not narrow anything."""
+        del region
+        wanted = {**labels, MANAGED_BY_KEY: MANAGED_BY_VALUE}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(wanted.items()))
+        images = self._call(
+            lambda: self.client.images.get_all(type=["snapshot"], label_selector=selector), None
+        )
+        return [self._snapshot(i) for i in images if labels_match(i.labels or {}, labels)]
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        try:
+            image = self._get_image(snapshot.id)
+        except ProviderError as exc:
+            if exc.status == 404:
+                return  # already gone: deleting is idempotent
+            raise
+        if not labels_match(image.labels or {}, {}):
+            raise ProviderError(
+                f"refusing to delete image {snapshot.id}: not labelled managed-by=safesnap",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        if _protected(image):
+            if not self._expired(image.labels or {}):
+                raise ProviderError(
+                    f"image {snapshot.id} has delete protection and has not expired",
+                    provider=PROVIDER,
+                    resource_id=snapshot.id,
+                    hint=PERMANENT_HINTS["protected"],
+                )
+            self.unprotect(snapshot)
+        try:
+            self._call(lambda: self.client.images.delete(Image(id=int(snapshot.id))), snapshot.id)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+
+    def unprotect(self, snapshot: Snapshot, *, timeout: float = 300.0) -> None:
+        """Lift delete protection (the prune logic decides when; delete_snapshot does it only
+        for expired snapshots)."""
+        self._set_protection(snapshot.id, False, self.pace.clock() + timeout)
+
+    def _expired(self, labels: Mapping[str, str]) -> bool:
+        stamp = labels.get("expires-at")
+        if not stamp:
+            return False
+        try:
+            expires = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return False
+        return expires <= self.now()
+
+    # ---- copy / restore ------------------------------------------------------------------
+    def copy_to_region(
+        self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
+    ) -> Snapshot:
+        del labels  # nothing is copied, so there is nothing to label
+        raise ProviderError(
+            "Hetzner images belong to the project, not a location: there is nothing to copy "
+            f"to {region}",
+            provider=PROVIDER,
+            resource_id=snapshot.id,
+            hint="Any server in any location can be created from the snapshot as it is.",
+        )
+
+    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+        """Create a new server (never touching the source) from the snapshot; returns its id."""
+        created = self._call(
+            lambda: self.client.servers.create(
+                name=name,
+                server_type=ServerType(name=self.restore_server_type),
+                # The API documents `image` as a string ("ID or name"); hcloud would send an
+                # int for Image(id=...), which the published schema rejects.
+                image=Image(name=str(snapshot.id)),
+                location=Location(name=zone) if zone else None,
+                start_after_create=False,
+            ),
+            snapshot.id,
+        )
+        return str(created.server.id)
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _get_action(self, action_id: int, image_id: str) -> BoundAction:
+        return self._call(lambda: self.client.actions.get_by_id(action_id), image_id)
+
+    def _get_image(self, image_id: str) -> BoundImage:
+        return self._call(lambda: self.client.images.get_by_id(int(image_id)), image_id)
+
+    def _snapshot(self, image: Image) -> Snapshot:
+        created_from = image.created_from
+        return Snapshot(
+            id=str(image.id),
+            source_id=str(created_from.id) if created_from else "",
+            region=self.region,
+            state=_image_state(image),
+            created_at=image.created or self.now(),
+            labels=dict(image.labels or {}),
+            size_gb=image.image_size,
+            name=image.description or "",
+            protected=_protected(image),
+        )
+
+    def _call(self, fn: Callable[[], T], resource_id: str | None) -> T:
+        return call(fn, self._last, resource_id)
+
+
+def _protected(image: Image) -> bool:
+    return bool(image.protection and image.protection.get("delete"))
+
+
+def _action_state(action: BoundAction) -> PollState:
+    return _ACTION_STATES.get(action.status or "", "pending")
+
+
+def _image_state(image: Image) -> PollState:
+    return _IMAGE_STATES.get(image.status or "", "pending")
+
+
+def from_settings(
+    config: HetznerProvider | None,
+    spec: HetznerSnapshot | None,
+    *,
+    env_file: Path | None = None,
+    region: str | None = None,
+) -> Hetzner:
+    """Build the adapter; the token is read from `config.token_env` and never logged."""
+    config = config or HetznerProvider()
+    token = resolve_secret(config.token_env, env_file=env_file)
+    if token is None or not token.get_secret_value():
+        raise ConfigError(
+            f"Hetzner Cloud token not set: environment variable {config.token_env} is empty",
+            hint=f"Export {config.token_env} (or put it in .env with mode 0600).",
+        )
+    client = Client(
+        token=token.get_secret_value(),
+        api_endpoint=(config.endpoint_url or DEFAULT_ENDPOINT).rstrip("/"),
+        application_name="safesnap",
+        poll_interval=config.poll_interval,
+        timeout=60,
+    )
+    return Hetzner(
+        client,
+        region=region,
+        protect=bool(spec and spec.protect),
+        poll_interval=config.poll_interval,
+    )

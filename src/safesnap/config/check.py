@@ -1,0 +1,104 @@
+"""What `safesnap config check` can know about a valid plan before a run: the things the plan
+model cannot see because they live on this host (files, secrets in the environment).
+
+Each problem is one line `file: key: what is wrong`, like the plan model's own problems, and
+names variables, never their values. Checks only read: nothing is connected to or created.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from safesnap.config.plan import (
+    DigitalOceanProvider,
+    FilesTarget,
+    HetznerProvider,
+    MysqlTarget,
+    Plan,
+    SqliteTarget,
+    active_env_file,
+    resolve_secret,
+    unset_secret,
+)
+
+
+def plan_problems(plan: Plan, where: str) -> list[str]:
+    """Every problem found, each prefixed with `where` (the plan file)."""
+    found = [*_source_files(plan), *_secrets(plan)]
+    return [f"{where}: {key}: {what}" for key, what in found]
+
+
+def env_file_warnings() -> list[str]:
+    """The env file holds secrets: say so when others can read it (it still works)."""
+    path = active_env_file()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return []
+    if mode & 0o077:
+        return [f"{path}: mode {mode:04o} lets other users read its secrets; chmod 600 {path}"]
+    return []
+
+
+def _source_files(plan: Plan) -> Iterator[tuple[str, str]]:
+    for i, target in enumerate(plan.targets):
+        if isinstance(target, SqliteTarget):
+            problem = _file_problem(target.path)
+            if problem:
+                yield f"targets[{i}].path", problem
+        elif isinstance(target, FilesTarget):
+            for j, path in enumerate(target.paths):
+                if not path.exists():
+                    yield f"targets[{i}].paths[{j}]", f"{path}: {os.strerror(2)}"
+
+
+def _file_problem(path: Path) -> str | None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file (the live SQLite database file is expected)"
+    if not os.access(path, os.R_OK):
+        return f"{path}: {os.strerror(13)}"
+    return None
+
+
+def _secrets(plan: Plan) -> Iterator[tuple[str, str]]:
+    for i, target in enumerate(plan.targets):
+        # A password may be empty (a passwordless user), so only an unset one is a problem.
+        password_env = target.password_env if isinstance(target, MysqlTarget) else None
+        if password_env and resolve_secret(password_env) is None:
+            yield f"targets[{i}].password_env", _unset(password_env)
+        token = _token_env(plan, target.snapshot.provider if target.snapshot else None)
+        if token is not None and not _has_value(token[1]):
+            yield f"targets[{i}].snapshot ({token[0]})", _unset(token[1])
+    for i, replica in enumerate(plan.replicas):
+        for key in ("access_key_env", "secret_key_env"):
+            name = getattr(replica, key)
+            if name and not _has_value(name):
+                yield f"replicas[{i}].{key}", _unset(name)
+
+
+def _token_env(plan: Plan, provider: str | None) -> tuple[str, str] | None:
+    """(plan key, variable name) of the API token a provider reads; None if it reads none."""
+    if provider == "digitalocean":
+        do = plan.providers.digitalocean or DigitalOceanProvider()
+        return "providers.digitalocean.token_env", do.token_env
+    if provider == "hetzner":
+        hz = plan.providers.hetzner or HetznerProvider()
+        return "providers.hetzner.token_env", hz.token_env
+    return None  # AWS uses the AWS credential chain; command providers their own environment
+
+
+def _has_value(var_name: str) -> bool:
+    # Tokens and keys: an empty value is as good as none (the adapters refuse it too).
+    secret = resolve_secret(var_name)
+    return secret is not None and bool(secret.get_secret_value())
+
+
+def _unset(var_name: str) -> str:
+    return f"{unset_secret(var_name)}; set it in the --env-file, or export it"

@@ -1,0 +1,441 @@
+"""The plan: what to back up, where to, how long to keep it.
+
+Sources, highest priority first: `SAFESNAP_*` environment variables (nested keys joined with
+`__`, e.g. `SAFESNAP_DESTINATION__PATH`), the env file (`--env-file`, else `./.env`), then the
+TOML plan file. Every model forbids unknown keys, so a typo is an error, not a silently
+ignored setting. Secrets never sit in the plan: it names the environment variable that holds
+them (`password_env`, `token_env`) and `resolve_secret` reads it as a `SecretStr`, from the
+environment or the same env file. The env file's values are never copied into `os.environ`,
+so no child process (the dump client, a command provider) inherits a secret from it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from safesnap.artifacts.codecs import LEVEL_RANGES
+from safesnap.config.snapshots import DO_VOLUME_CAP, DigitalOceanSnapshot, SnapshotSpec
+from safesnap.errors import ConfigError
+
+Compression = Literal["zstd", "gzip", "xz", "none"]
+IntegrityCheck = Literal["quick", "full", "off"]
+ENV_PREFIX = "SAFESNAP_"
+
+
+class Strict(BaseModel):
+    """Base for every plan section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Destination(Strict):
+    path: Path = Field(description="Directory on the attached volume where artifacts are written.")
+    compression: Compression = Field("zstd", description="Artifact compression.")
+    compression_level: int | None = Field(
+        None,
+        description="Compression level; default is the codec's own. zstd 1-22, gzip 1-9, xz 0-9.",
+    )
+    compression_threads: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description=(
+            "zstd compression threads (0 = one per core; gzip/xz ignore it). More finishes "
+            "sooner but takes CPU from the database being backed up."
+        ),
+    )
+
+    @field_validator("compression_level")
+    @classmethod
+    def _level_fits_codec(cls, level: int | None, info: ValidationInfo) -> int | None:
+        # The ranges compression.check_codec enforces when writing, so a level the codec
+        # rejects fails `config check` and the start of a run, not the backup step at night.
+        codec = info.data.get("compression")
+        if level is not None and codec in LEVEL_RANGES and codec != "none":
+            low, high = LEVEL_RANGES[codec]
+            if not low <= level <= high:
+                raise ValueError(f"{level} is out of range for {codec} ({low}-{high})")
+        return level
+
+
+class Retention(Strict):
+    keep_last: int = Field(3, ge=0, description="Always keep the newest N backups.")
+    keep_daily: int = Field(
+        7, ge=0, description="Keep the newest backup of each of the last N days."
+    )
+    keep_weekly: int = Field(4, ge=0, description="Keep one backup for each of the last N weeks.")
+    keep_monthly: int = Field(6, ge=0, description="Keep one backup for each of the last N months.")
+    keep_yearly: int = Field(0, ge=0, description="Keep one backup for each of the last N years.")
+
+
+class SqliteTarget(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    engine: Literal["sqlite"] = "sqlite"
+    path: Path = Field(description="The live SQLite database file.")
+    integrity_check: IntegrityCheck = Field(
+        "quick", description="Check run on the copy before it counts as a backup."
+    )
+    busy_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a lock on the source before giving up."
+    )
+    max_lock_hold_seconds: float = Field(
+        30, gt=0, description="Watchdog: the snapshot-time write lock is released after this long."
+    )
+    snapshot: SnapshotSpec | None = None
+
+
+class MysqlTls(Strict):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    verify_identity: bool = True
+
+
+class MysqlDumpOptions(Strict):
+    routines: bool = True
+    triggers: bool = True
+    events: bool = True
+    client: str | None = Field(
+        None, description="Dump program; default: mariadb-dump, else mysqldump, found on PATH."
+    )
+    command_prefix: list[str] = Field(
+        default_factory=list,
+        description="Run the dump client through this, e.g. 'docker compose exec -T mysql'.",
+    )
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("command_prefix", mode="before")
+    @classmethod
+    def _split_prefix(cls, value: Any) -> Any:
+        # Accept "docker compose exec -T mysql" as well as a list: operators write it both ways.
+        if isinstance(value, str):
+            import shlex
+
+            return shlex.split(value)
+        return value
+
+
+class MysqlTarget(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    engine: Literal["mysql"] = "mysql"
+    host: str = "127.0.0.1"
+    port: int = Field(3306, ge=1, le=65535)
+    socket: Path | None = None
+    user: str = "root"
+    password_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the password (never the password).",
+    )
+    databases: list[str] = Field(min_length=1)
+    quiesce: Literal["lock", "dump"] = "dump"
+    lock_mode: Literal["ftwrl", "backup_stage", "instance"] = Field(
+        "ftwrl",
+        description="ftwrl: FLUSH TABLES WITH READ LOCK; backup_stage: MariaDB BACKUP STAGE "
+        "BLOCK_COMMIT; instance: MySQL 8 LOCK INSTANCE FOR BACKUP.",
+    )
+    lock_wait_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per lock attempt.")
+    lock_attempts: int = Field(3, ge=1, le=20)
+    lock_retry_pause: float = Field(1.0, ge=0, le=60, description="Seconds between attempts.")
+    long_query_seconds: float = Field(
+        10, gt=0, description="Do not lock while a query older than this runs."
+    )
+    kill_long_queries: bool = Field(False, description="Kill long queries after the grace period.")
+    kill_long_queries_after: float = Field(
+        20, gt=0, description="Grace period in seconds before long queries are killed."
+    )
+    max_lock_hold_seconds: float = Field(
+        30, gt=0, description="Watchdog: the lock is released after this long, whatever happens."
+    )
+    connect_timeout: float = Field(5, gt=0)
+    tls: MysqlTls | None = None
+    dump: MysqlDumpOptions = Field(default_factory=MysqlDumpOptions)
+    snapshot: SnapshotSpec | None = None
+
+    @model_validator(mode="after")
+    def _lock_needs_snapshot(self) -> MysqlTarget:
+        if self.quiesce == "lock" and self.snapshot is None:
+            raise ValueError(
+                "quiesce = 'lock' needs a snapshot step (the lock is held only across the "
+                "snapshot request); add snapshot = { provider = ... } or use quiesce = 'dump'"
+            )
+        return self
+
+
+class FilesTarget(Strict):
+    """Config files and small directories (tracker.toml, the compose stack's files)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    engine: Literal["files"] = "files"
+    paths: list[Path] = Field(min_length=1, description="Files or directories to archive.")
+    snapshot: SnapshotSpec | None = None
+
+
+def _target_tag(value: Any) -> str:
+    engine = value.get("engine") if isinstance(value, dict) else getattr(value, "engine", None)
+    return str(engine or "sqlite")
+
+
+Target = Annotated[
+    Annotated[SqliteTarget, Tag("sqlite")]
+    | Annotated[MysqlTarget, Tag("mysql")]
+    | Annotated[FilesTarget, Tag("files")],
+    Discriminator(_target_tag),
+]
+
+
+class AwsProvider(Strict):
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(
+        None, description="Override the EC2 API endpoint (tests, moto)."
+    )
+    profile: str | None = None
+    max_attempts: int = Field(
+        5, ge=1, description="botocore retry attempts (retry mode 'standard')."
+    )
+    wait_timeout: float = Field(
+        3600, gt=0, description="Seconds to wait for a snapshot to complete."
+    )
+    copy_wait_timeout: float = Field(6 * 3600, gt=0, description="Seconds to wait for a copy.")
+    poll_interval: float = Field(15, gt=0)
+
+
+class DigitalOceanProvider(Strict):
+    token_env: str = "DIGITALOCEAN_TOKEN"  # noqa: S105 (a variable name)
+    endpoint_url: str | None = None
+    wait_timeout: float = Field(1800, gt=0)
+    poll_interval: float = Field(10, gt=0)
+
+
+class HetznerProvider(Strict):
+    token_env: str = "HCLOUD_TOKEN"  # noqa: S105 (a variable name)
+    endpoint_url: str | None = None
+    wait_timeout: float = Field(3600, gt=0)
+    poll_interval: float = Field(5, gt=0)
+
+
+class Providers(Strict):
+    aws: AwsProvider | None = None
+    digitalocean: DigitalOceanProvider | None = None
+    hetzner: HetznerProvider | None = None
+
+
+class ObjectStoreReplica(Strict):
+    """An S3-compatible bucket that receives a copy of every artifact (cross-region DR)."""
+
+    name: str
+    bucket: str
+    prefix: str = "safesnap"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+
+
+class RunOptions(Strict):
+    lock_wait: float = Field(
+        0, ge=0, description="Seconds a run waits for another run's lock before failing."
+    )
+    verify: bool = Field(
+        True, description="Verify each new artifact restores (decompress + integrity check)."
+    )
+    report_file: Path | None = Field(None, description="Also write the JSON run report here.")
+    metrics_file: Path | None = Field(
+        None, description="node_exporter textfile (.prom) with per-target success and duration."
+    )
+
+
+_plan_file: ContextVar[Path | None] = ContextVar("_plan_file", default=None)
+_env_file: ContextVar[Path | None] = ContextVar("_env_file", default=None)
+DEFAULT_ENV_FILE = Path(".env")
+# The env file of this process (`--env-file`). Process-wide on purpose: secrets are read deep
+# inside engines, quiesce and providers (a MySQL password when the dump starts, again when a
+# run verifies the artifact), often on other threads, long after the command parsed its
+# options; one setting made by the CLI reaches all of them. Functions that take an explicit
+# `env_file` still honour it first.
+_process_env_file: Path | None = None
+
+
+def use_env_file(path: Path | None) -> None:
+    """Read secrets and SAFESNAP_* settings from `path` (None: ./.env) for this process.
+    Raises ConfigError when `path` is given but cannot be read, so a cron job with a wrong
+    path fails with that path in the message instead of a missing password later."""
+    if path is not None:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"env file {path}: {exc.strerror or exc}",
+                hint="Pass --env-file with the path of a readable file (mode 0600).",
+            ) from None
+        path = path.absolute()
+    global _process_env_file  # one setting for the whole process, see above
+    _process_env_file = path
+
+
+def active_env_file() -> Path:
+    """The env file secrets are read from: the one given with --env-file, else ./.env."""
+    return _process_env_file or DEFAULT_ENV_FILE
+
+
+class _PlanDotEnv(DotEnvSettingsSource):
+    """`.env` source that ignores variables the plan does not define.
+
+    A `.env` holds secrets too (SAFESNAP_MYSQL_PASSWORD, HCLOUD_TOKEN, ...) and those are read by
+    name through `resolve_secret`, not as plan fields; pydantic-settings would flag them as extra.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        fields = set(self.settings_cls.model_fields)
+        return {key: value for key, value in data.items() if key in fields}
+
+
+class Plan(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        env_file=".env",
+    )
+
+    plan: str = Field("default", description="Name of this plan; labels every resource it creates.")
+    destination: Destination
+    retention: Retention = Field(default_factory=Retention)
+    targets: list[Target] = Field(min_length=1)
+    providers: Providers = Field(default_factory=Providers)
+    replicas: list[ObjectStoreReplica] = Field(default_factory=list)
+    run: RunOptions = Field(default_factory=RunOptions)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_names(cls, targets: list[Any]) -> list[Any]:
+        names = [t.name for t in targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique; repeated: {', '.join(dupes)}")
+        return targets
+
+    @model_validator(mode="after")
+    def _retention_fits_snapshot_caps(self) -> Plan:
+        # Retention keeps at most this many runs; DigitalOcean refuses the 26th volume snapshot.
+        most = sum(self.retention.model_dump().values())
+        for target in self.targets:
+            spec = target.snapshot
+            if isinstance(spec, DigitalOceanSnapshot) and spec.volume_ids and most > DO_VOLUME_CAP:
+                raise ValueError(
+                    f"target {target.name}: retention can keep up to {most} snapshots per volume, "
+                    f"but DigitalOcean allows {DO_VOLUME_CAP}; lower the keep_* counts"
+                )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 (replaced by _PlanDotEnv)
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources.append(_PlanDotEnv(settings_cls, env_file=_env_file.get() or active_env_file()))
+        plan_file = _plan_file.get()
+        if plan_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=plan_file))
+        return tuple(sources)
+
+
+def load_plan(path: Path | None, *, env_file: Path | None = None, **overrides: Any) -> Plan:
+    """Load and validate a plan; raise ConfigError listing every problem with file and key."""
+    if path is not None:
+        _check_toml(path)
+    token_plan, token_env = _plan_file.set(path), _env_file.set(env_file)
+    try:
+        return Plan(**overrides)
+    except ValidationError as exc:
+        where = str(path) if path is not None else "settings"
+        problems = [f"{where}: {_loc(err['loc'])}: {_msg(err['msg'])}" for err in exc.errors()]
+        raise ConfigError(
+            f"{where}: {len(problems)} problem(s) in the plan",
+            problems=problems,
+            hint="Fix the keys listed; docs/reference/plan.md shows the shape of a plan.",
+        ) from None
+    finally:
+        _plan_file.reset(token_plan)
+        _env_file.reset(token_env)
+
+
+def _check_toml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(
+            f"plan file not found: {path}", hint="Pass --config with an existing file."
+        )
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _msg(message: str) -> str:
+    # pydantic prefixes the text of every ValueError a validator raises; it says nothing.
+    return message.removeprefix("Value error, ")
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    """('targets', 0, 'mysql', 'port') -> 'targets[0].port' (the union tag is noise to a user)."""
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _UNION_TAGS and (isinstance(previous, int) or previous == "snapshot"):
+            pass
+        else:
+            out += f".{part}" if out else str(part)
+        previous = part
+    return out or "(plan)"
+
+
+_UNION_TAGS = {"sqlite", "mysql", "files", "aws", "digitalocean", "hetzner", "command", "external"}
+
+
+def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:
+    """The value of the environment variable `var_name`, else its entry in the env file
+    (`env_file`, else the process's --env-file, else ./.env); never logged, never exported."""
+    value = os.environ.get(var_name)
+    if value is None:
+        dotenv = env_file or active_env_file()
+        if dotenv.is_file():
+            value = dotenv_values(dotenv).get(var_name)
+    return SecretStr(value) if value is not None else None
+
+
+def unset_secret(var_name: str) -> str:
+    """The message for a secret that was looked for and not found: names only, no value."""
+    return f"environment variable {var_name} is not set (nor in {active_env_file().absolute()})"

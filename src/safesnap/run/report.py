@@ -1,0 +1,176 @@
+"""The run report (one JSON object) and a Prometheus textfile for node_exporter.
+
+The report is the contract for automation (`safesnap run --json`): per target its steps, the
+artifact, sha256, seconds, and an overall `ok`. Keys are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from safesnap.errors import (
+    DestinationError,
+    InternalError,
+    InterruptedRunError,
+    SafesnapError,
+)
+from safesnap.output import log
+
+
+@dataclass
+class StepResult:
+    name: str  # quiesce+snapshot | backup | verify | prune | replicate | wait | copy
+    ok: bool = True
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    skipped: str | None = None  # why the step did not run
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "ok": self.ok, "seconds": round(self.seconds, 3)}
+        out.update(self.details)
+        if self.error is not None:
+            out["error"] = self.error
+        if self.skipped is not None:
+            out["skipped"] = self.skipped
+        return out
+
+
+@dataclass
+class TargetResult:
+    name: str
+    engine: str
+    steps: list[StepResult] = field(default_factory=list)
+    artifact: str | None = None
+    sha256: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # lock times, binlog, snapshot ids...
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "engine": self.engine,
+            "ok": self.ok,
+            "artifact": self.artifact,
+            "sha256": self.sha256,
+            "seconds": round(self.seconds, 3),
+            "steps": [step.to_dict() for step in self.steps],
+        }
+        out.update(self.facts)
+        return out
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    plan: str
+    kind: str
+    dry_run: bool
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    targets: list[TargetResult] = field(default_factory=list)
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(target.ok for target in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "run_id": self.run_id,
+            "plan": self.plan,
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "targets": [target.to_dict() for target in self.targets],
+        }
+        out.update(self.extra)
+        return out
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def failed_step(name: str, exc: SafesnapError, seconds: float) -> StepResult:
+    return StepResult(name=name, ok=False, seconds=seconds, error=exc.to_dict())
+
+
+def write_report_file(path: Path, report: RunReport) -> None:
+    """The JSON report, written atomically (a reader never sees half of it)."""
+    from safesnap.artifacts.atomic import atomic_write
+
+    with atomic_write(path, overwrite=True) as out:
+        out.write(json.dumps(report.to_dict(), indent=2, default=str).encode())
+
+
+def write_report_files(
+    report: RunReport, *, report_file: Path | None, metrics_file: Path | None
+) -> list[SafesnapError]:
+    """Write the report file and the metrics textfile, each on its own: one that cannot be
+    written never stops the other, nor the report on stdout. Returns the failures (logged)."""
+    problems: list[SafesnapError] = []
+    for path, write in ((report_file, write_report_file), (metrics_file, write_metrics)):
+        if path is None:
+            continue
+        try:
+            write(path, report)
+        except InterruptedRunError:
+            raise  # a signal while writing still stops the process
+        except Exception as exc:  # every failure is classified and reported
+            problem = _write_problem(path, exc)
+            log.error("%s", problem.message)
+            problems.append(problem)
+    return problems
+
+
+def _write_problem(path: Path, exc: Exception) -> SafesnapError:
+    if isinstance(exc, DestinationError):  # name the file the operator configured
+        return DestinationError(f"cannot write {path} ({exc.message})", hint=exc.hint)
+    if isinstance(exc, SafesnapError):
+        return exc
+    if isinstance(exc, OSError):
+        return DestinationError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="Create its directory or fix its permissions; the run itself is done.",
+        )
+    return InternalError.from_exception(exc)
+
+
+def write_metrics(path: Path, report: RunReport) -> None:
+    """node_exporter textfile collector format, written atomically (a scrape never sees half)."""
+    lines = [
+        "# HELP safesnap_run_success 1 when the last run of the target succeeded.",
+        "# TYPE safesnap_run_success gauge",
+        "# HELP safesnap_run_timestamp_seconds When the last run of the target ended.",
+        "# TYPE safesnap_run_timestamp_seconds gauge",
+        "# HELP safesnap_run_duration_seconds How long the target took in the last run.",
+        "# TYPE safesnap_run_duration_seconds gauge",
+    ]
+    now = time.time()
+    for target in report.targets:
+        labels = f'plan="{report.plan}",target="{target.name}"'
+        lines.append(f"safesnap_run_success{{{labels}}} {int(target.ok)}")
+        lines.append(f"safesnap_run_timestamp_seconds{{{labels}}} {now:.0f}")
+        lines.append(f"safesnap_run_duration_seconds{{{labels}}} {target.seconds:.3f}")
+    from safesnap.artifacts.atomic import atomic_write
+
+    with atomic_write(path, overwrite=True) as out:
+        out.write(("\n".join(lines) + "\n").encode())
+    # node_exporter runs as its own user and must read this; it holds no secrets.
+    path.chmod(0o644)

@@ -1,0 +1,159 @@
+"""The snapshot step of a run: quiesce, request, release, wait, copy to DR regions.
+
+The lock (MySQL FTWRL, SQLite write lock) is held only across the snapshot *request*: every
+built-in provider fixes the point in time when the request returns (EBS, DigitalOcean, Hetzner
+document this), so waiting for completion happens after release. A provider that declares
+`point_in_time_at_request = False` is waited for inside the lock, bounded by the quiesce
+watchdog. What to do branches on declared capabilities, never on the provider's type.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from safesnap.config.plan import FilesTarget, MysqlTarget, Plan, SqliteTarget
+from safesnap.engines import get_engine
+from safesnap.errors import ConfigError
+from safesnap.output import log
+from safesnap.snapshots.limits import check_volume_limits
+from safesnap_providers.base import (
+    Capabilities,
+    Snapshot,
+    SnapshotProvider,
+    SnapshotRequest,
+    api_call_count,
+    managed_labels,
+)
+from safesnap_providers.registry import build_provider
+
+AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
+SourceKind = Literal["volume", "server", "instance"]
+
+
+def snapshot_requests(spec: Any, target: str, labels: dict[str, str]) -> list[SnapshotRequest]:
+    """Turn a target's snapshot table into provider requests (one per volume, or one set)."""
+    stamp = labels["run-id"].split("-")[0].lower()
+    base = f"safesnap-{target}-{stamp}"
+    requests = [
+        SnapshotRequest(source_id=str(v), name=f"{base}-{i}", labels=labels, source_kind="volume")
+        for i, v in enumerate(getattr(spec, "volume_ids", []) or [])
+    ]
+    kinds: tuple[tuple[str, SourceKind], ...] = (
+        ("instance_id", "instance"),
+        ("server_id", "server"),
+        ("droplet_id", "server"),
+    )
+    for attr, kind in kinds:
+        value = getattr(spec, attr, None)
+        if value is not None:
+            requests.append(
+                SnapshotRequest(source_id=str(value), name=base, labels=labels, source_kind=kind)
+            )
+    if not requests:
+        # A spec naming no volume, server or instance (the command provider, some plug-ins)
+        # snapshots whatever its provider covers for this target: one request, sourced by name.
+        requests.append(SnapshotRequest(source_id=target, name=base, labels=labels))
+    return requests
+
+
+def check_capabilities(caps: Capabilities, requests: list[SnapshotRequest], provider: str) -> None:
+    for request in requests:
+        if request.source_kind == "volume" and not caps.volume_snapshots:
+            raise ConfigError(
+                f"provider {provider} cannot snapshot volumes",
+                hint="Copy the database as an artifact (the default) and add [[replicas]].",
+            )
+        if request.source_kind == "server" and not caps.server_snapshots:
+            raise ConfigError(f"provider {provider} cannot snapshot servers")
+
+
+def quiesce_for(target: AnyTarget) -> AbstractContextManager[dict[str, Any]]:
+    """SQLite and MySQL-in-lock-mode hold still; a MySQL dump target's volume snapshot is only
+    crash-consistent (InnoDB recovers from that) and its dump is the consistent copy."""
+    if isinstance(target, MysqlTarget) and target.quiesce != "lock":
+        return nullcontext(
+            {"quiesce": "none (dump mode: the dump artifact is the consistent copy)"}
+        )
+    return get_engine(target.engine).quiesce(target)
+
+
+def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> dict[str, Any]:
+    spec = target.snapshot
+    assert spec is not None
+    provider = build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
+    caps = provider.capabilities()
+    labels = _labels(plan, target, request, run_id, spec)
+    requests = snapshot_requests(spec, target.name, labels)
+    check_capabilities(caps, requests, spec.provider)
+    wait_timeout, copy_timeout = _timeouts(plan, spec)
+    if not request.dry_run:
+        check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
+    hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
+    with hold as held:
+        # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
+        # run's labelled snapshot before retrying, so a create is never repeated blindly.
+        created = [snap for r in requests for snap in provider.create_snapshot(r)]
+        if not caps.point_in_time_at_request:
+            created = [provider.wait(s, timeout=wait_timeout) for s in created]
+    facts: dict[str, Any] = dict(held)
+    waited = time.monotonic()
+    done = [provider.wait(s, timeout=wait_timeout) for s in created]
+    copy_to = list(getattr(spec, "copy_to", []))
+    copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
+    facts["wait_seconds"] = round(time.monotonic() - waited, 3)
+    facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
+    facts["api_calls"] = api_call_count(provider)
+    facts["provider"] = spec.provider
+    return facts
+
+
+def _labels(plan: Plan, target: AnyTarget, request: Any, run_id: str, spec: Any) -> dict[str, str]:
+    keep_days = request.keep_days or getattr(spec, "keep_days", None)
+    expires = datetime.now(UTC) + timedelta(days=keep_days) if keep_days else None
+    labels = managed_labels(
+        plan=plan.plan, target=target.name, run_id=run_id, kind=request.kind, expires_at=expires
+    )
+    labels.update(request.extra_labels)
+    return labels
+
+
+def _copy_to_regions(
+    provider: SnapshotProvider,
+    caps: Capabilities,
+    snapshots: list[Snapshot],
+    regions: list[str],
+    labels: dict[str, str],
+    timeout: float,
+) -> list[Snapshot]:
+    if not regions:
+        return []
+    if not caps.cross_region_copy:
+        log.warning(
+            "provider %s cannot copy snapshots across regions; artifacts are replicated instead",
+            provider.name,
+        )
+        return []
+    started = [provider.copy_to_region(s, region, labels) for s in snapshots for region in regions]
+    return [provider.wait(copy, timeout=timeout) for copy in started]
+
+
+def _timeouts(plan: Plan, spec: Any) -> tuple[float, float]:
+    """(wait, copy) seconds from the provider's [providers.x] table, else the spec's own
+    `timeout` (command), else an hour; copies default to six hours (EBS copies take hours)."""
+    config = getattr(plan.providers, spec.provider, None)
+    wait = float(getattr(config, "wait_timeout", None) or getattr(spec, "timeout", None) or 3600)
+    copy = float(getattr(config, "copy_wait_timeout", None) or 6 * 3600)
+    return wait, copy
+
+
+def _snapshot_dict(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "id": snapshot.id,
+        "region": snapshot.region,
+        "state": snapshot.state,
+        "source_id": snapshot.source_id,
+        "copied_from": snapshot.copied_from,
+    }
