@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from tests.contract.backends.digitalocean import dead_endpoint
 from tests.fakes.digitalocean_fake import MAX_SNAPSHOTS_PER_VOLUME, DigitalOceanFake
 
-from safesnap.config.plan import DigitalOceanProvider
 from safesnap.config.snapshots import DigitalOceanSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import SnapshotRequest, managed_labels
@@ -26,6 +25,7 @@ from safesnap_providers.digitalocean.adapter import (
     tag_labels,
 )
 from safesnap_providers.digitalocean.api import DoApi, retry_after
+from safesnap_providers.digitalocean.config import DigitalOceanSettings
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_library_quirks_are_normalised(fake, do) -> None:
 def test_endpoint_comes_from_settings_not_the_environment(fake, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("DIGITALOCEAN_END_POINT", dead_endpoint() + "/v2/")
     monkeypatch.setenv("DO_TOKEN_FOR_TEST", fake.token)
-    config = DigitalOceanProvider(token_env="DO_TOKEN_FOR_TEST", endpoint_url=fake.url)
+    config = DigitalOceanSettings(token_env="DO_TOKEN_FOR_TEST", endpoint_url=fake.url)
     spec = DigitalOceanSnapshot(provider="digitalocean", volume_ids=[fake.add_volume("ams3")])
     provider = from_settings(config, spec, env_file=tmp_path / "none.env")
     assert provider.list_snapshots({}) == []
@@ -242,7 +242,7 @@ def test_missing_token_is_a_config_error(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DO_TOKEN_ABSENT", raising=False)
     with pytest.raises(ConfigError) as info:
         from_settings(
-            DigitalOceanProvider(token_env="DO_TOKEN_ABSENT"), None, env_file=tmp_path / "none.env"
+            DigitalOceanSettings(token_env="DO_TOKEN_ABSENT"), None, env_file=tmp_path / "none.env"
         )
     assert "DO_TOKEN_ABSENT" in info.value.message
 

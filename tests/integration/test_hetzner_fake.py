@@ -12,11 +12,11 @@ import requests
 from hcloud import Client
 from tests.fakes.hetzner_fake import HetznerFake, selector_matches
 
-from safesnap.config.plan import HetznerProvider
 from safesnap.config.snapshots import HetznerSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import Snapshot, SnapshotRequest, managed_labels
 from safesnap_providers.hetzner.adapter import Hetzner, from_settings
+from safesnap_providers.hetzner.config import HetznerSettings
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_fake_flags_its_own_invalid_response(fake, hz) -> None:
 
 def test_from_settings_reads_the_token_by_name(fake, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HZ_TOKEN_FOR_TEST", fake.token)
-    config = HetznerProvider(token_env="HZ_TOKEN_FOR_TEST", endpoint_url=fake.url, poll_interval=1)
+    config = HetznerSettings(token_env="HZ_TOKEN_FOR_TEST", endpoint_url=fake.url, poll_interval=1)
     spec = HetznerSnapshot(provider="hetzner", server_id=1, protect=True)
     provider = from_settings(config, spec, env_file=tmp_path / "none.env")
     assert provider.protect and provider.list_snapshots({}) == []

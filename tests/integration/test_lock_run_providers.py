@@ -17,7 +17,8 @@ from tests.fakes.hetzner_fake import HetznerFake
 from tests.fixtures.mariadb import timed_insert
 
 from safesnap.config.plan import load_plan
-from safesnap.run.pipeline import RunRequest, run_plan
+from safesnap.run.pipeline import run_plan
+from safesnap.run.request import RunRequest
 from safesnap_providers.testing.memory import MemoryProvider
 
 pytestmark = pytest.mark.mariadb

@@ -11,10 +11,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from safesnap.artifacts.replicate import replicate_artifact
 from safesnap.artifacts.store import write_artifact
 from safesnap.config.plan import ObjectStoreReplica
 from safesnap.errors import ProviderError
+from safesnap.run.replicate import replicate_artifact
 
 
 @pytest.fixture

@@ -30,9 +30,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from safesnap.config.plan import AwsProvider
-from safesnap.config.snapshots import AwsSnapshot
 from safesnap.errors import ProviderError, ProviderTimeoutError
+from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -357,7 +356,7 @@ class Aws:
 
 
 def from_settings(
-    config: AwsProvider | None,
+    config: AwsSettings | None,
     spec: AwsSnapshot | None,
     *,
     env_file: Path | None = None,
@@ -366,7 +365,7 @@ def from_settings(
     """Credentials come from boto3's own chain (instance role, AWS_PROFILE, AWS_* variables):
     safesnap never reads or stores AWS keys itself."""
     del env_file
-    config = config or AwsProvider()
+    config = config or AwsSettings()
     profile = config.profile
     return Aws(
         region=region or config.region,

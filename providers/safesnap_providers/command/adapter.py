@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from safesnap.config.snapshots import CommandSnapshot
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -36,6 +35,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
+from safesnap_providers.command.config import CommandSnapshot
 
 log = logging.getLogger("safesnap.providers.command")
 

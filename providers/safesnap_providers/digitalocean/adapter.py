@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from safesnap.config.plan import DigitalOceanProvider, resolve_secret
-from safesnap.config.snapshots import DigitalOceanSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     Capabilities,
@@ -35,7 +33,9 @@ from safesnap_providers.base import (
     labels_match,
 )
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
+from safesnap_providers.digitalocean.config import DigitalOceanSettings, DigitalOceanSnapshot
 from safesnap_providers.polling import Pace, PollState, wait_done
+from safesnap_providers.secrets import read_secret
 
 TAG_PREFIX = "safesnap:"
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
@@ -370,15 +370,15 @@ def _time(value: object) -> datetime:
 
 
 def from_settings(
-    config: DigitalOceanProvider | None,
+    config: DigitalOceanSettings | None,
     spec: DigitalOceanSnapshot | None,
     *,
     env_file: Path | None = None,
     region: str | None = None,
 ) -> DigitalOcean:
     """Build the adapter; the token is read from `config.token_env` and never logged."""
-    config = config or DigitalOceanProvider()
-    token = resolve_secret(config.token_env, env_file=env_file)
+    config = config or DigitalOceanSettings()
+    token = read_secret(config.token_env, env_file)
     if token is None or not token.get_secret_value():
         raise ConfigError(
             f"DigitalOcean token not set: environment variable {config.token_env} is empty",

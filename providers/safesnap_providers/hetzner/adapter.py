@@ -30,8 +30,6 @@ from hcloud.locations import Location
 from hcloud.server_types import ServerType
 from hcloud.servers import Server
 
-from safesnap.config.plan import HetznerProvider, resolve_secret
-from safesnap.config.snapshots import HetznerSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -41,6 +39,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
+from safesnap_providers.hetzner.config import HetznerSettings, HetznerSnapshot
 from safesnap_providers.hetzner.errors import (
     PERMANENT_HINTS,
     PROVIDER,
@@ -49,6 +48,7 @@ from safesnap_providers.hetzner.errors import (
     take_over_retries,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
+from safesnap_providers.secrets import read_secret
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 T = TypeVar("T")
@@ -299,15 +299,15 @@ def _image_state(image: Image) -> PollState:
 
 
 def from_settings(
-    config: HetznerProvider | None,
+    config: HetznerSettings | None,
     spec: HetznerSnapshot | None,
     *,
     env_file: Path | None = None,
     region: str | None = None,
 ) -> Hetzner:
     """Build the adapter; the token is read from `config.token_env` and never logged."""
-    config = config or HetznerProvider()
-    token = resolve_secret(config.token_env, env_file=env_file)
+    config = config or HetznerSettings()
+    token = read_secret(config.token_env, env_file)
     if token is None or not token.get_secret_value():
         raise ConfigError(
             f"Hetzner Cloud token not set: environment variable {config.token_env} is empty",

@@ -23,7 +23,6 @@ from typing import Any
 
 from filelock import FileLock
 
-from safesnap.config.snapshots import ExternalSnapshot
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     Capabilities,
@@ -31,6 +30,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     labels_match,
 )
+from safesnap_providers.config import ExternalSnapshot
 from safesnap_providers.polling import Pace, PollState, wait_done
 
 FULL_CAPABILITIES = Capabilities(

@@ -11,8 +11,9 @@ from safesnap.config.demo import prepare_demo
 from safesnap.config.plan import Plan, load_plan
 from safesnap.errors import ConfigError, RunFailedError, SafesnapError
 from safesnap.output import print_json, progress, say
-from safesnap.run.pipeline import RunRequest, run_plan, start_report
+from safesnap.run.pipeline import run_plan, start_report
 from safesnap.run.report import RunReport, write_report_files
+from safesnap.run.request import RunRequest
 
 DEFAULT_PLAN = Path("safesnap.toml")
 

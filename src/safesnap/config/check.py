@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from safesnap.config.plan import (
-    DigitalOceanProvider,
     FilesTarget,
-    HetznerProvider,
     MysqlTarget,
     Plan,
     SqliteTarget,
@@ -23,6 +21,8 @@ from safesnap.config.plan import (
     resolve_secret,
     unset_secret,
 )
+from safesnap_providers.digitalocean.config import DigitalOceanSettings
+from safesnap_providers.hetzner.config import HetznerSettings
 
 
 def plan_problems(plan: Plan, where: str) -> list[str]:
@@ -86,10 +86,10 @@ def _secrets(plan: Plan) -> Iterator[tuple[str, str]]:
 def _token_env(plan: Plan, provider: str | None) -> tuple[str, str] | None:
     """(plan key, variable name) of the API token a provider reads; None if it reads none."""
     if provider == "digitalocean":
-        do = plan.providers.digitalocean or DigitalOceanProvider()
+        do = plan.providers.digitalocean or DigitalOceanSettings()
         return "providers.digitalocean.token_env", do.token_env
     if provider == "hetzner":
-        hz = plan.providers.hetzner or HetznerProvider()
+        hz = plan.providers.hetzner or HetznerSettings()
         return "providers.hetzner.token_env", hz.token_env
     return None  # AWS uses the AWS credential chain; command providers their own environment
 

@@ -11,13 +11,11 @@ so no child process (the dump client, a command provider) inherits a secret from
 
 from __future__ import annotations
 
-import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,8 +37,12 @@ from pydantic_settings import (
 )
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
-from safesnap.config.snapshots import DO_VOLUME_CAP, DigitalOceanSnapshot, SnapshotSpec
+from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError
+from safesnap_providers.aws.config import AwsSettings
+from safesnap_providers.digitalocean.config import DigitalOceanSettings
+from safesnap_providers.hetzner.config import HetznerSettings
+from safesnap_providers.secrets import read_secret
 
 Compression = Literal["zstd", "gzip", "xz", "none"]
 IntegrityCheck = Literal["quick", "full", "off"]
@@ -208,40 +210,12 @@ Target = Annotated[
 ]
 
 
-class AwsProvider(Strict):
-    region: str = "us-east-1"
-    endpoint_url: str | None = Field(
-        None, description="Override the EC2 API endpoint (tests, moto)."
-    )
-    profile: str | None = None
-    max_attempts: int = Field(
-        5, ge=1, description="botocore retry attempts (retry mode 'standard')."
-    )
-    wait_timeout: float = Field(
-        3600, gt=0, description="Seconds to wait for a snapshot to complete."
-    )
-    copy_wait_timeout: float = Field(6 * 3600, gt=0, description="Seconds to wait for a copy.")
-    poll_interval: float = Field(15, gt=0)
-
-
-class DigitalOceanProvider(Strict):
-    token_env: str = "DIGITALOCEAN_TOKEN"  # noqa: S105 (a variable name)
-    endpoint_url: str | None = None
-    wait_timeout: float = Field(1800, gt=0)
-    poll_interval: float = Field(10, gt=0)
-
-
-class HetznerProvider(Strict):
-    token_env: str = "HCLOUD_TOKEN"  # noqa: S105 (a variable name)
-    endpoint_url: str | None = None
-    wait_timeout: float = Field(3600, gt=0)
-    poll_interval: float = Field(5, gt=0)
-
-
 class Providers(Strict):
-    aws: AwsProvider | None = None
-    digitalocean: DigitalOceanProvider | None = None
-    hetzner: HetznerProvider | None = None
+    """`[providers.<name>]`: each provider's own settings model (safesnap_providers/<name>/)."""
+
+    aws: AwsSettings | None = None
+    digitalocean: DigitalOceanSettings | None = None
+    hetzner: HetznerSettings | None = None
 
 
 class ObjectStoreReplica(Strict):
@@ -343,14 +317,16 @@ class Plan(BaseSettings):
 
     @model_validator(mode="after")
     def _retention_fits_snapshot_caps(self) -> Plan:
-        # Retention keeps at most this many runs; DigitalOcean refuses the 26th volume snapshot.
+        # Retention keeps at most this many runs; a provider with a cap (DigitalOcean: 25 per
+        # volume) refuses the snapshot after it, so the plan says so before anything runs.
         most = sum(self.retention.model_dump().values())
         for target in self.targets:
             spec = target.snapshot
-            if isinstance(spec, DigitalOceanSnapshot) and spec.volume_ids and most > DO_VOLUME_CAP:
+            cap = spec.max_snapshots_per_volume() if spec is not None else None
+            if cap is not None and most > cap:
                 raise ValueError(
                     f"target {target.name}: retention can keep up to {most} snapshots per volume, "
-                    f"but DigitalOcean allows {DO_VOLUME_CAP}; lower the keep_* counts"
+                    f"but {spec.provider} allows {cap}; lower the keep_* counts"  # type: ignore[union-attr]
                 )
         return self
 
@@ -428,12 +404,7 @@ _UNION_TAGS = {"sqlite", "mysql", "files", "aws", "digitalocean", "hetzner", "co
 def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:
     """The value of the environment variable `var_name`, else its entry in the env file
     (`env_file`, else the process's --env-file, else ./.env); never logged, never exported."""
-    value = os.environ.get(var_name)
-    if value is None:
-        dotenv = env_file or active_env_file()
-        if dotenv.is_file():
-            value = dotenv_values(dotenv).get(var_name)
-    return SecretStr(value) if value is not None else None
+    return read_secret(var_name, env_file or active_env_file())
 
 
 def unset_secret(var_name: str) -> str:

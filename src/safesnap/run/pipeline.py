@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safesnap.config.plan import FilesTarget, MysqlTarget, Plan, SqliteTarget, use_env_file
+from safesnap.config.plan import MysqlTarget, Plan, use_env_file
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
 from safesnap.errors import (
     ConfigError,
@@ -30,23 +30,8 @@ from safesnap.errors import (
 from safesnap.output import log
 from safesnap.run.lock import run_lock
 from safesnap.run.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
+from safesnap.run.request import AnyTarget, RunRequest
 from safesnap_providers.base import SnapshotProvider
-
-AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What the operator asked for on the command line, on top of the plan."""
-
-    kind: str = "nightly"  # nightly | pre-upgrade | manual
-    dry_run: bool = False
-    only_targets: tuple[str, ...] = ()
-    snapshot_only: bool = False  # `safesnap snapshot`: no artifacts, no artifact prune
-    extra_labels: dict[str, str] = field(default_factory=dict)
-    keep_days: int | None = None
-    env_file: Path | None = None
-    progress: Callable[[int, int | None], None] | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -297,7 +282,7 @@ def _prune(plan: Plan, target: AnyTarget, dest: Path) -> dict[str, Any]:
 def _replicate(
     plan: Plan, outcome: BackupOutcome, target: AnyTarget, request: RunRequest
 ) -> dict[str, Any]:
-    from safesnap.artifacts.replicate import replicate_artifact
+    from safesnap.run.replicate import replicate_artifact
 
     copies = [
         replicate_artifact(outcome.artifact, replica, target=target.name, env_file=request.env_file)

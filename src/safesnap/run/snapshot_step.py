@@ -14,10 +14,12 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from safesnap.config.plan import FilesTarget, MysqlTarget, Plan, SqliteTarget
+from safesnap.config.plan import MysqlTarget, Plan
+from safesnap.config.snapshots import SnapshotSpec
 from safesnap.engines import get_engine
 from safesnap.errors import ConfigError
 from safesnap.output import log
+from safesnap.run.request import AnyTarget, RunRequest
 from safesnap.snapshots.limits import check_volume_limits
 from safesnap_providers.base import (
     Capabilities,
@@ -29,11 +31,12 @@ from safesnap_providers.base import (
 )
 from safesnap_providers.registry import build_provider
 
-AnyTarget = SqliteTarget | MysqlTarget | FilesTarget
 SourceKind = Literal["volume", "server", "instance"]
 
 
-def snapshot_requests(spec: Any, target: str, labels: dict[str, str]) -> list[SnapshotRequest]:
+def snapshot_requests(
+    spec: SnapshotSpec, target: str, labels: dict[str, str]
+) -> list[SnapshotRequest]:
     """Turn a target's snapshot table into provider requests (one per volume, or one set)."""
     stamp = labels["run-id"].split("-")[0].lower()
     base = f"safesnap-{target}-{stamp}"
@@ -80,7 +83,9 @@ def quiesce_for(target: AnyTarget) -> AbstractContextManager[dict[str, Any]]:
     return get_engine(target.engine).quiesce(target)
 
 
-def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> dict[str, Any]:
+def take_snapshots(
+    plan: Plan, target: AnyTarget, request: RunRequest, run_id: str
+) -> dict[str, Any]:
     spec = target.snapshot
     assert spec is not None
     provider = build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
@@ -110,7 +115,9 @@ def take_snapshots(plan: Plan, target: AnyTarget, request: Any, run_id: str) -> 
     return facts
 
 
-def _labels(plan: Plan, target: AnyTarget, request: Any, run_id: str, spec: Any) -> dict[str, str]:
+def _labels(
+    plan: Plan, target: AnyTarget, request: RunRequest, run_id: str, spec: SnapshotSpec
+) -> dict[str, str]:
     keep_days = request.keep_days or getattr(spec, "keep_days", None)
     expires = datetime.now(UTC) + timedelta(days=keep_days) if keep_days else None
     labels = managed_labels(
@@ -140,7 +147,7 @@ def _copy_to_regions(
     return [provider.wait(copy, timeout=timeout) for copy in started]
 
 
-def _timeouts(plan: Plan, spec: Any) -> tuple[float, float]:
+def _timeouts(plan: Plan, spec: SnapshotSpec) -> tuple[float, float]:
     """(wait, copy) seconds from the provider's [providers.x] table, else the spec's own
     `timeout` (command), else an hour; copies default to six hours (EBS copies take hours)."""
     config = getattr(plan.providers, spec.provider, None)
