@@ -37,6 +37,14 @@ class _Wrapper:
     def capabilities(self) -> Capabilities:
         return self.inner.capabilities()
 
+    @property
+    def region(self) -> str | None:
+        return self.inner.region
+
+    @property
+    def client_retries(self) -> frozenset[str]:
+        return self.inner.client_retries
+
 
 class Counting(_Wrapper):
     """Counts calls that reach the provider: `calls` (total) and `by_method`."""
@@ -92,7 +100,7 @@ class Retrying(_Wrapper):
     def __init__(self, inner: SnapshotProvider, policy: RetryPolicy = DEFAULT_POLICY) -> None:
         super().__init__(inner)
         self.policy = policy
-        self._client_retries: frozenset[str] = frozenset(getattr(inner, "client_retries", ()))
+        self._client_retries: frozenset[str] = frozenset(inner.client_retries)
 
     def _policy(self, method: str) -> RetryPolicy:
         if method in self._client_retries:
@@ -229,7 +237,7 @@ class DryRun(_Wrapper):
     """
 
     def _region(self) -> str:
-        return str(getattr(self.inner, "region", "") or "")
+        return self.inner.region or ""
 
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
         log.info("dry-run: would snapshot %s %s", request.source_kind, request.source_id)

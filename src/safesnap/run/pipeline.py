@@ -160,11 +160,16 @@ def _target_steps(
     plan: Plan, target: AnyTarget, request: RunRequest, run_id: str, result: TargetResult
 ) -> None:
     if target.snapshot is not None:
+        # One provider per target and run, built inside the first step that needs it (building
+        # can fail: a missing token is that step's error), reused by the next.
+        provider = _provider_once(plan, target, request)
         took = _run_step(
-            result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result)
+            result, "snapshot", lambda: _snapshot(plan, target, request, run_id, result, provider())
         )
         if took is not None and not (request.snapshot_only or request.dry_run):
-            _run_step(result, "snapshot-prune", lambda: _snapshot_prune(plan, target, request))
+            _run_step(
+                result, "snapshot-prune", lambda: _snapshot_prune(plan, target, request, provider())
+            )
     if not request.snapshot_only and makes_artifact(target):
         _artifact_steps(plan, target, request, run_id, result)
 
@@ -291,20 +296,43 @@ def _replicate(
     return {"replicas": copies}
 
 
+def _provider_once(
+    plan: Plan, target: AnyTarget, request: RunRequest
+) -> Callable[[], SnapshotProvider]:
+    built: list[SnapshotProvider] = []
+
+    def provider() -> SnapshotProvider:
+        if not built:
+            from safesnap_providers.registry import build_provider
+
+            spec = target.snapshot
+            assert spec is not None
+            built.append(
+                build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
+            )
+        return built[0]
+
+    return provider
+
+
 def _snapshot(
-    plan: Plan, target: AnyTarget, request: RunRequest, run_id: str, result: TargetResult
+    plan: Plan,
+    target: AnyTarget,
+    request: RunRequest,
+    run_id: str,
+    result: TargetResult,
+    provider: SnapshotProvider,
 ) -> dict[str, Any]:
     from safesnap.run.snapshot_step import take_snapshots
 
-    facts = take_snapshots(plan, target, request, run_id)
+    facts = take_snapshots(provider, target, request, run_id, plan)
     result.facts.update(facts)
     return facts
 
 
-def _snapshot_prune(plan: Plan, target: AnyTarget, request: RunRequest) -> dict[str, Any] | Skipped:
-    from safesnap_providers.registry import build_provider
-
-    provider = build_provider(target.snapshot, plan, env_file=request.env_file)
+def _snapshot_prune(
+    plan: Plan, target: AnyTarget, request: RunRequest, provider: SnapshotProvider
+) -> dict[str, Any] | Skipped:
     if not provider.capabilities().lists_snapshots:
         # A provider that cannot list (a command provider without `list`) cannot prune either.
         return Skipped(f"provider {provider.name} cannot list snapshots")

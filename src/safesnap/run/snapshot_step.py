@@ -29,7 +29,6 @@ from safesnap_providers.base import (
     api_call_count,
     managed_labels,
 )
-from safesnap_providers.registry import build_provider
 
 SourceKind = Literal["volume", "server", "instance"]
 
@@ -84,11 +83,12 @@ def quiesce_for(target: AnyTarget) -> AbstractContextManager[dict[str, Any]]:
 
 
 def take_snapshots(
-    plan: Plan, target: AnyTarget, request: RunRequest, run_id: str
+    provider: SnapshotProvider, target: AnyTarget, request: RunRequest, run_id: str, plan: Plan
 ) -> dict[str, Any]:
+    """Quiesce, request, release, wait, copy: one target's cloud snapshots, through the
+    `provider` the run built for it (wrapped: retries, logging, dry-run)."""
     spec = target.snapshot
     assert spec is not None
-    provider = build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
     caps = provider.capabilities()
     labels = _labels(plan, target, request, run_id, spec)
     requests = snapshot_requests(spec, target.name, labels)
