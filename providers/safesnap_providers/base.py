@@ -24,6 +24,9 @@ MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "safesnap"
 
 
+SourceKind = Literal["volume", "server", "instance"]
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a provider can do; the pipeline and plan validation read these, nothing else."""
@@ -49,7 +52,7 @@ class SnapshotRequest:
     source_id: str
     name: str
     labels: Mapping[str, str]
-    source_kind: Literal["volume", "server", "instance"] = "volume"
+    source_kind: SourceKind = "volume"
     description: str = ""
 
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from safesnap_providers.base import SourceKind
+
 SnapshotKind = Literal["nightly", "pre-upgrade", "manual"]
 
 
@@ -28,6 +30,19 @@ class SpecBase(BaseModel):
         None, ge=1, description="Snapshots expire after N days (label 'expires-at')."
     )
 
+    def sources(self) -> list[tuple[str, SourceKind]]:
+        """What this spec snapshots, in request order: (id, kind) pairs. Empty: the provider
+        covers the target as a whole (the command provider)."""
+        return []
+
+    def copy_regions(self) -> list[str]:
+        """DR regions the snapshots are copied to after they complete."""
+        return []
+
+    def wait_timeout(self) -> float | None:
+        """Seconds to wait for a snapshot when `[providers.<name>]` does not say (None: 1 h)."""
+        return None
+
     def max_snapshots_per_volume(self) -> int | None:
         """The provider's cap on snapshots of one volume this spec snapshots (None: no cap).
         The plan checks its retention against it before anything runs."""
@@ -43,3 +58,20 @@ class ExternalSnapshot(BaseModel):
 
     def max_snapshots_per_volume(self) -> int | None:
         return None  # unknown here; the plugin's adapter declares it in its capabilities
+
+    # A plug-in's table is free-form; these read the conventional keys when it uses them.
+    def sources(self) -> list[tuple[str, SourceKind]]:
+        extra = self.model_extra or {}
+        out: list[tuple[str, SourceKind]] = [
+            (str(v), "volume") for v in extra.get("volume_ids", [])
+        ]
+        for key, kind in (("instance_id", "instance"), ("server_id", "server")):
+            if extra.get(key) is not None:
+                out.append((str(extra[key]), kind))  # type: ignore[arg-type]
+        return out
+
+    def copy_regions(self) -> list[str]:
+        return [str(r) for r in (self.model_extra or {}).get("copy_to", [])]
+
+    def wait_timeout(self) -> float | None:
+        return None

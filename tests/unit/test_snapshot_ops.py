@@ -194,8 +194,9 @@ def test_regions_of_asks_the_default_region_when_the_provider_names_none() -> No
     from types import SimpleNamespace
 
     from safesnap.snapshots.ops import regions_of
+    from safesnap_providers.digitalocean.config import DigitalOceanSnapshot
 
-    spec = SimpleNamespace(copy_to=["fra1"])
+    spec = DigitalOceanSnapshot(provider="digitalocean", droplet_id=1, copy_to=["fra1"])
     unnamed = SimpleNamespace(region=None)
     assert regions_of(unnamed, spec) == [None, "fra1"]  # type: ignore[arg-type]
     named = SimpleNamespace(region="nyc3")

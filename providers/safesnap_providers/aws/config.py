@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from safesnap_providers.base import SourceKind
 from safesnap_providers.config import SettingsBase, SpecBase
 
 
@@ -35,6 +36,13 @@ class AwsSnapshot(SpecBase):
     copy_to: list[str] = Field(default_factory=list, description="DR regions to copy snapshots to.")
     encrypted: bool = False
     kms_key_id: str | None = None
+
+    def sources(self) -> list[tuple[str, SourceKind]]:
+        out: list[tuple[str, SourceKind]] = [(v, "volume") for v in self.volume_ids]
+        return out + ([(self.instance_id, "instance")] if self.instance_id else [])
+
+    def copy_regions(self) -> list[str]:
+        return list(self.copy_to)
 
     @model_validator(mode="after")
     def _something_to_snapshot(self) -> AwsSnapshot:

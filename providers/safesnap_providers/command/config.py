@@ -18,3 +18,6 @@ class CommandSnapshot(SpecBase):
     delete: str | None = Field(None, description="Command deleting snapshot {name}.")
     restore: str | None = Field(None, description="Command restoring snapshot {name}.")
     timeout: float = Field(300, gt=0, description="Seconds each command may take.")
+
+    def wait_timeout(self) -> float | None:
+        return self.timeout

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from safesnap_providers.base import SourceKind
 from safesnap_providers.config import SettingsBase, SpecBase
 
 DO_VOLUME_CAP = 25  # DigitalOcean: snapshots per volume (tests/specs/README.md)
@@ -30,6 +31,13 @@ class DigitalOceanSnapshot(SpecBase):
 
     def max_snapshots_per_volume(self) -> int | None:
         return DO_VOLUME_CAP if self.volume_ids else None
+
+    def sources(self) -> list[tuple[str, SourceKind]]:
+        out: list[tuple[str, SourceKind]] = [(v, "volume") for v in self.volume_ids]
+        return out + ([(str(self.droplet_id), "server")] if self.droplet_id is not None else [])
+
+    def copy_regions(self) -> list[str]:
+        return list(self.copy_to)
 
     @model_validator(mode="after")
     def _check(self) -> DigitalOceanSnapshot:

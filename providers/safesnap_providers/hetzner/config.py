@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from safesnap_providers.base import SourceKind
 from safesnap_providers.config import SettingsBase, SpecBase
 
 
@@ -22,6 +23,9 @@ class HetznerSnapshot(SpecBase):
     server_id: int | None = None
     volume_ids: list[str] = Field(default_factory=list)
     protect: bool = Field(False, description="Enable delete protection (pre-upgrade snapshots).")
+
+    def sources(self) -> list[tuple[str, SourceKind]]:
+        return [(str(self.server_id), "server")] if self.server_id is not None else []
 
     @model_validator(mode="after")
     def _check(self) -> HetznerSnapshot:

@@ -40,6 +40,7 @@ from safesnap.artifacts.codecs import LEVEL_RANGES
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError
 from safesnap_providers.aws.config import AwsSettings
+from safesnap_providers.config import SettingsBase
 from safesnap_providers.digitalocean.config import DigitalOceanSettings
 from safesnap_providers.hetzner.config import HetznerSettings
 from safesnap_providers.secrets import read_secret
@@ -216,6 +217,11 @@ class Providers(Strict):
     aws: AwsSettings | None = None
     digitalocean: DigitalOceanSettings | None = None
     hetzner: HetznerSettings | None = None
+
+    def settings_for(self, provider: str) -> SettingsBase | None:
+        """`[providers.<provider>]`, or None when the plan has none (or no such table)."""
+        value = self.__dict__.get(provider)
+        return value if isinstance(value, SettingsBase) else None
 
 
 class ObjectStoreReplica(Strict):

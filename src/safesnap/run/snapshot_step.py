@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from safesnap.config.plan import MysqlTarget, Plan
 from safesnap.config.snapshots import SnapshotSpec
@@ -30,8 +30,6 @@ from safesnap_providers.base import (
     managed_labels,
 )
 
-SourceKind = Literal["volume", "server", "instance"]
-
 
 def snapshot_requests(
     spec: SnapshotSpec, target: str, labels: dict[str, str]
@@ -39,21 +37,17 @@ def snapshot_requests(
     """Turn a target's snapshot table into provider requests (one per volume, or one set)."""
     stamp = labels["run-id"].split("-")[0].lower()
     base = f"safesnap-{target}-{stamp}"
+    sources = spec.sources()
+    volumes = [source for source, kind in sources if kind == "volume"]
     requests = [
-        SnapshotRequest(source_id=str(v), name=f"{base}-{i}", labels=labels, source_kind="volume")
-        for i, v in enumerate(getattr(spec, "volume_ids", []) or [])
+        SnapshotRequest(source_id=v, name=f"{base}-{i}", labels=labels, source_kind="volume")
+        for i, v in enumerate(volumes)
     ]
-    kinds: tuple[tuple[str, SourceKind], ...] = (
-        ("instance_id", "instance"),
-        ("server_id", "server"),
-        ("droplet_id", "server"),
-    )
-    for attr, kind in kinds:
-        value = getattr(spec, attr, None)
-        if value is not None:
-            requests.append(
-                SnapshotRequest(source_id=str(value), name=base, labels=labels, source_kind=kind)
-            )
+    requests += [
+        SnapshotRequest(source_id=source, name=base, labels=labels, source_kind=kind)
+        for source, kind in sources
+        if kind != "volume"
+    ]
     if not requests:
         # A spec naming no volume, server or instance (the command provider, some plug-ins)
         # snapshots whatever its provider covers for this target: one request, sourced by name.
@@ -106,7 +100,7 @@ def take_snapshots(
     facts: dict[str, Any] = dict(held)
     waited = time.monotonic()
     done = [provider.wait(s, timeout=wait_timeout) for s in created]
-    copy_to = list(getattr(spec, "copy_to", []))
+    copy_to = spec.copy_regions()
     copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
     facts["wait_seconds"] = round(time.monotonic() - waited, 3)
     facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
@@ -118,7 +112,7 @@ def take_snapshots(
 def _labels(
     plan: Plan, target: AnyTarget, request: RunRequest, run_id: str, spec: SnapshotSpec
 ) -> dict[str, str]:
-    keep_days = request.keep_days or getattr(spec, "keep_days", None)
+    keep_days = request.keep_days or spec.keep_days
     expires = datetime.now(UTC) + timedelta(days=keep_days) if keep_days else None
     labels = managed_labels(
         plan=plan.plan, target=target.name, run_id=run_id, kind=request.kind, expires_at=expires
@@ -150,8 +144,8 @@ def _copy_to_regions(
 def _timeouts(plan: Plan, spec: SnapshotSpec) -> tuple[float, float]:
     """(wait, copy) seconds from the provider's [providers.x] table, else the spec's own
     `timeout` (command), else an hour; copies default to six hours (EBS copies take hours)."""
-    config = getattr(plan.providers, spec.provider, None)
-    wait = float(getattr(config, "wait_timeout", None) or getattr(spec, "timeout", None) or 3600)
+    config = plan.providers.settings_for(spec.provider)
+    wait = float(getattr(config, "wait_timeout", None) or spec.wait_timeout() or 3600)
     copy = float(getattr(config, "copy_wait_timeout", None) or 6 * 3600)
     return wait, copy
 

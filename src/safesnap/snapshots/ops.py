@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.config.plan import Plan
+from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError, ProviderError
 from safesnap.retention import Policy, RetentionItem, decide
 from safesnap_providers.base import Snapshot, SnapshotProvider
@@ -90,15 +91,15 @@ def target_labels(plan: Plan, target: Any) -> dict[str, str]:
 
 
 def regions_of(
-    provider: SnapshotProvider, spec: Any, region: str | None = None
+    provider: SnapshotProvider, spec: SnapshotSpec, region: str | None = None
 ) -> list[str | None]:
     """The home region plus every DR region the spec copies to (or just `region`). A provider
     that does not name its home region is asked for its default one (None), never skipped:
     otherwise a plan with copy_to would list only the DR region and prune half its snapshots."""
     if region is not None:
         return [region]
-    home = getattr(provider, "region", None) or None
-    extra = [str(r) for r in getattr(spec, "copy_to", []) or []]
+    home = provider.region or None
+    extra = spec.copy_regions()
     return list(dict.fromkeys([home, *extra]))
 
 
