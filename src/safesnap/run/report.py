@@ -24,7 +24,9 @@ from safesnap.output import log
 
 @dataclass
 class StepResult:
-    name: str  # quiesce+snapshot | backup | verify | prune | replicate | wait | copy
+    # snapshot | snapshot-prune | backup | verify | prune | replicate (run/pipeline.py), and
+    # target (a failure outside any step), stopped / not-run (after a signal)
+    name: str
     ok: bool = True
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
