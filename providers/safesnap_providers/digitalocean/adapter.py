@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     Capabilities,
     Snapshot,
@@ -35,7 +35,7 @@ from safesnap_providers.base import (
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
 from safesnap_providers.digitalocean.config import DigitalOceanSettings, DigitalOceanSnapshot
 from safesnap_providers.polling import Pace, PollState, wait_done
-from safesnap_providers.secrets import read_secret
+from safesnap_providers.secrets import require_token
 
 TAG_PREFIX = "safesnap:"
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
@@ -378,13 +378,8 @@ def from_settings(
 ) -> DigitalOcean:
     """Build the adapter; the token is read from `config.token_env` and never logged."""
     config = config or DigitalOceanSettings()
-    token = read_secret(config.token_env, env_file)
-    if token is None or not token.get_secret_value():
-        raise ConfigError(
-            f"DigitalOcean token not set: environment variable {config.token_env} is empty",
-            hint=f"Export {config.token_env} (or put it in .env with mode 0600).",
-        )
-    api = DoApi(token.get_secret_value(), config.endpoint_url)
+    token = require_token(config.token_env, env_file, provider="DigitalOcean")
+    api = DoApi(token, config.endpoint_url)
     droplet_only = spec is not None and spec.droplet_id is not None and not spec.volume_ids
     home: tuple[str, str] | None = None
     if spec is not None and spec.volume_ids:

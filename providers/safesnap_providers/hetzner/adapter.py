@@ -30,7 +30,7 @@ from hcloud.locations import Location
 from hcloud.server_types import ServerType
 from hcloud.servers import Server
 
-from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -48,7 +48,7 @@ from safesnap_providers.hetzner.errors import (
     take_over_retries,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
-from safesnap_providers.secrets import read_secret
+from safesnap_providers.secrets import require_token
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 T = TypeVar("T")
@@ -307,14 +307,9 @@ def from_settings(
 ) -> Hetzner:
     """Build the adapter; the token is read from `config.token_env` and never logged."""
     config = config or HetznerSettings()
-    token = read_secret(config.token_env, env_file)
-    if token is None or not token.get_secret_value():
-        raise ConfigError(
-            f"Hetzner Cloud token not set: environment variable {config.token_env} is empty",
-            hint=f"Export {config.token_env} (or put it in .env with mode 0600).",
-        )
+    token = require_token(config.token_env, env_file, provider="Hetzner Cloud")
     client = Client(
-        token=token.get_secret_value(),
+        token=token,
         api_endpoint=(config.endpoint_url or DEFAULT_ENDPOINT).rstrip("/"),
         application_name="safesnap",
         poll_interval=config.poll_interval,
