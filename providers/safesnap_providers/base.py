@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 SnapshotState = Literal["pending", "completed", "error"]
@@ -22,6 +22,22 @@ SnapshotState = Literal["pending", "completed", "error"]
 # DigitalOcean). Retention and orphan sweeps only ever touch resources with MANAGED_BY set.
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "safesnap"
+
+
+# Time in labels, names and manifests: one compact UTC stamp format (fits every provider's label
+# syntax) and one rule for naive datetimes (taken as UTC). Here because both packages use them
+# and this is the lowest module they share.
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC datetime; a naive one is taken to already be UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def stamp(dt: datetime) -> str:
+    """`20261126T104100Z`."""
+    return as_utc(dt).strftime(STAMP_FORMAT)
 
 
 SourceKind = Literal["volume", "server", "instance"]
@@ -174,7 +190,7 @@ def managed_labels(
         "kind": kind,
     }
     if expires_at is not None:
-        labels["expires-at"] = expires_at.strftime("%Y%m%dT%H%M%SZ")
+        labels["expires-at"] = stamp(expires_at)
     return labels
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from safesnap_providers.base import as_utc
 
 NOT_KEPT = "matches no keep rule"
 
@@ -70,10 +72,6 @@ class Decision:
     ignored: list[RetentionItem] = field(default_factory=list)  # unmanaged: never touched
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _day(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d")
 
@@ -101,7 +99,7 @@ _BUCKETS: tuple[tuple[str, str, Callable[[datetime], str]], ...] = (
 
 def _newest_first(items: Sequence[RetentionItem]) -> list[RetentionItem]:
     # Ties broken by id so the decision is deterministic whatever the input order.
-    return sorted(items, key=lambda i: (_aware(i.created_at), i.id), reverse=True)
+    return sorted(items, key=lambda i: (as_utc(i.created_at), i.id), reverse=True)
 
 
 def _bucket_reasons(ordered: list[RetentionItem], policy: Policy) -> dict[str, list[str]]:
@@ -112,7 +110,7 @@ def _bucket_reasons(ordered: list[RetentionItem], policy: Policy) -> dict[str, l
         for item in ordered:
             if remaining <= 0:
                 break
-            period = period_of(_aware(item.created_at))
+            period = period_of(as_utc(item.created_at))
             if period != last_period:
                 reasons.setdefault(item.id, []).append(f"{label} {period}")
                 remaining -= 1
@@ -122,7 +120,7 @@ def _bucket_reasons(ordered: list[RetentionItem], policy: Policy) -> dict[str, l
 
 def decide(items: Sequence[RetentionItem], now: datetime, policy: Policy) -> Decision:
     """Split managed items into keep/delete; every kept item says why."""
-    now = _aware(now)
+    now = as_utc(now)
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise ValueError("retention items must have unique ids")
@@ -142,8 +140,8 @@ def decide(items: Sequence[RetentionItem], now: datetime, policy: Policy) -> Dec
     if newest_verified is not None:
         add(newest_verified, "newest verified")
     for item in managed:
-        if item.protected_until is not None and _aware(item.protected_until) > now:
-            add(item, f"protected until {_aware(item.protected_until).isoformat()}")
+        if item.protected_until is not None and as_utc(item.protected_until) > now:
+            add(item, f"protected until {as_utc(item.protected_until).isoformat()}")
     keep = [i for i in managed if i.id in reasons]
     delete = [i for i in managed if i.id not in reasons]
     for item in delete:

@@ -30,6 +30,7 @@ from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
+    STAMP_FORMAT,
     Capabilities,
     Snapshot,
     SnapshotRequest,
@@ -40,7 +41,6 @@ from safesnap_providers.command.config import CommandSnapshot
 log = logging.getLogger("safesnap.providers.command")
 
 REGION = "local"
-_STAMP = "%Y%m%dT%H%M%SZ"
 _FIELD = r"[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*"
 _NAME_RE = re.compile(
     rf"safesnap--(?P<plan>{_FIELD})--(?P<target>{_FIELD})--(?P<created>\d{{8}}T\d{{6}}Z)"
@@ -53,7 +53,7 @@ STDERR_LIMIT = 500  # characters of a failing command's stderr kept in the error
 def encode_name(labels: Mapping[str, str], created: datetime) -> str:
     """The snapshot name carrying `labels`; ProviderError if a label cannot be encoded."""
     fields = [labels.get(k, "") for k in ("plan", "target")]
-    fields += [created.astimezone(UTC).strftime(_STAMP)]
+    fields += [created.astimezone(UTC).strftime(STAMP_FORMAT)]
     fields += [labels.get(k, "") for k in ("kind", "run-id")]
     for value in fields:
         if not _FIELD_RE.match(value):
@@ -91,7 +91,7 @@ def parse_name(line: str) -> tuple[str, dict[str, str], datetime] | None:
     }
     if match["expires"]:
         labels["expires-at"] = match["expires"]
-    created = datetime.strptime(match["created"], _STAMP).replace(tzinfo=UTC)
+    created = datetime.strptime(match["created"], STAMP_FORMAT).replace(tzinfo=UTC)
     return text[start:], labels, created
 
 

@@ -34,6 +34,7 @@ from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
+    STAMP_FORMAT,
     Capabilities,
     Snapshot,
     SnapshotRequest,
@@ -227,7 +228,7 @@ class Hetzner:
         if not stamp:
             return False
         try:
-            expires = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            expires = datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             return False
         return expires <= self.now()

@@ -41,6 +41,8 @@ from safesnap.artifacts.destination import destination_error, make_private_dirs
 from safesnap.artifacts.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
 from safesnap.artifacts.manifest_check import check_manifest
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
+from safesnap_providers.base import as_utc
+from safesnap_providers.base import stamp as compact_stamp
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "safesnap-manifest/1"
@@ -64,9 +66,7 @@ class ArtifactInfo:
     manifest: Mapping[str, Any]
 
 
-def utc(dt: datetime) -> datetime:
-    """Aware UTC datetime; a naive one is taken to already be UTC (documented)."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+utc = as_utc  # a naive datetime is taken to already be UTC (documented)
 
 
 def iso(dt: datetime) -> str:
@@ -84,7 +84,7 @@ def artifact_name(
         if not _NAME_PART.match(part):
             raise ConfigError(f"invalid artifact {label} {part!r}: use letters, digits, _ . -")
     check_codec(compression)
-    stamp = utc(created_at).strftime("%Y%m%dT%H%M%SZ")
+    stamp = compact_stamp(created_at)
     if seq:
         stamp += f"_{seq}"
     return f"{target}.{stamp}.{kind}.{ext}{SUFFIXES[compression]}"

@@ -32,11 +32,12 @@ from safesnap.run.lock import run_lock
 from safesnap.run.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.run.request import AnyTarget, RunRequest
 from safesnap_providers.base import SnapshotProvider
+from safesnap_providers.base import stamp as compact_stamp
 
 
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable and unique: 20261126T104100Z-3fa9c1 (fits every provider's label syntax)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = compact_stamp(now or datetime.now(UTC))
     return f"{stamp}-{secrets.token_hex(3)}"
 
 

@@ -31,14 +31,13 @@ from safesnap.config.plan import Plan
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError, ProviderError
 from safesnap.retention import Policy, RetentionItem, decide
-from safesnap_providers.base import Snapshot, SnapshotProvider
+from safesnap_providers.base import STAMP_FORMAT, Snapshot, SnapshotProvider, as_utc
 from safesnap_providers.registry import build_provider
 
 log = logging.getLogger("safesnap.snapshots")
 
 ORPHAN_AFTER = timedelta(hours=24)  # longer than any run waits (EBS copies: hours)
 CAP_WARN_MARGIN = 3  # warn when a volume is this close to its provider's snapshot cap
-_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass
@@ -127,7 +126,7 @@ def is_orphan(snap: Snapshot, now: datetime, orphan_after: timedelta = ORPHAN_AF
     """Labelled but never completed: in error, or still pending long after any run ended."""
     if snap.state == "error":
         return True
-    return snap.state != "completed" and now - _aware(snap.created_at) > orphan_after
+    return snap.state != "completed" and now - as_utc(snap.created_at) > orphan_after
 
 
 def snapshot_row(snap: Snapshot, now: datetime) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def snapshot_row(snap: Snapshot, now: datetime) -> dict[str, Any]:
         "id": snap.id,
         "region": snap.region,
         "state": snap.state,
-        "created_at": _aware(snap.created_at).isoformat(),
+        "created_at": as_utc(snap.created_at).isoformat(),
         "source_id": snap.source_id,
         "kind": snap.labels.get("kind"),
         "run_id": snap.labels.get("run-id"),
@@ -147,16 +146,12 @@ def snapshot_row(snap: Snapshot, now: datetime) -> dict[str, Any]:
     }
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _expires(snaps: Iterable[Snapshot]) -> datetime | None:
     for snap in snaps:
         value = snap.labels.get("expires-at")
         if value:
             try:
-                return datetime.strptime(value, _STAMP).replace(tzinfo=UTC)
+                return datetime.strptime(value, STAMP_FORMAT).replace(tzinfo=UTC)
             except ValueError:
                 return datetime.max.replace(tzinfo=UTC)  # unreadable: never treat as expired
     return None
@@ -185,7 +180,7 @@ def plan_prune(
     complete = {rid: ss for rid, ss in runs.items() if all(s.state == "completed" for s in ss)}
     # Ties broken by run id, as retention.decide breaks them, so both agree on "newest".
     newest = max(
-        complete, key=lambda r: (min(_aware(s.created_at) for s in complete[r]), r), default=None
+        complete, key=lambda r: (min(as_utc(s.created_at) for s in complete[r]), r), default=None
     )
     delete: set[str] = set()
     nightly = [_item(rid, ss) for rid, ss in complete.items() if _kind(ss) == "nightly"]
@@ -233,7 +228,7 @@ def _kind(snaps: Sequence[Snapshot]) -> str:
 
 def _item(run_id: str, snaps: Sequence[Snapshot]) -> RetentionItem:
     return RetentionItem(
-        id=run_id, created_at=min(_aware(s.created_at) for s in snaps), verified=True, managed=True
+        id=run_id, created_at=min(as_utc(s.created_at) for s in snaps), verified=True, managed=True
     )
 
 
@@ -322,7 +317,7 @@ def restore_snapshot(
             hint="Wait for it to complete, then retry.",
         )
     new_name = (
-        name or f"safesnap-restore-{target.name}-{datetime.now(UTC).strftime(_STAMP).lower()}"
+        name or f"safesnap-restore-{target.name}-{datetime.now(UTC).strftime(STAMP_FORMAT).lower()}"
     )
     new_id = provider.restore_volume(snap, name=new_name, zone=zone)
     return {
