@@ -212,13 +212,19 @@ def big_backup(db: str, dest: Path) -> str:
     return backup(db, dest)
 
 
-def signal_while_loading(artifact: str, target: str, signum: int) -> tuple[int, str, str]:
-    """Start `restore --force`, send `signum` once the scratch database is being filled."""
+def signal_while_loading(
+    artifact: str, target: str, signum: int, tmp: Path
+) -> tuple[int, str, str]:
+    """Start `restore --force`, send `signum` once the scratch database is being filled.
+    Its temporary files go to `tmp`: after SIGKILL the client's 0600 option file stays there
+    (nothing can remove it; it must not litter the shared /tmp other tests check)."""
     loading = f"{like_escape(target)}\\_safesnap\\_new\\_%"
+    tmp.mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "safesnap", "restore", artifact, "--to", target, "--force",
          "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
@@ -243,10 +249,11 @@ def test_sigterm_during_the_load_leaves_the_original_database(
     occupy(target)
     held = state(target)
 
-    code, out, err = signal_while_loading(artifact, target, signal.SIGTERM)
+    code, out, err = signal_while_loading(artifact, target, signal.SIGTERM, tmp_path / "tmp")
 
     assert code == 143, out + err
     assert json.loads(out)["error"]["code"] == "interrupted"
+    assert not list((tmp_path / "tmp").iterdir())  # the client's option file removed too
     assert state(target) == held  # every row, view, trigger, routine and event
     assert databases(f"{scratch_db}_") == {target}  # the scratch database was dropped
     assert not sql(None, "SELECT id FROM information_schema.processlist WHERE db LIKE "
@@ -262,7 +269,7 @@ def test_after_sigkill_the_next_restore_sweeps_the_scratch_copy(
     replaced = f"{target}_safesnap_old_0a1b2c"  # as a kill right after the swap leaves it
     sql(None, f"CREATE DATABASE `{replaced}`", f"CREATE TABLE `{replaced}`.parent (id INT)")
 
-    code, _, _ = signal_while_loading(artifact, target, signal.SIGKILL)
+    code, _, _ = signal_while_loading(artifact, target, signal.SIGKILL, tmp_path / "tmp")
 
     assert code == -signal.SIGKILL
     assert state(target) == held
