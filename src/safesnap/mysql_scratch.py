@@ -11,6 +11,7 @@ GRANT on `<to>\\_safesnap\\_%` allows them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ from typing import Any
 
 import pymysql
 
-from safesnap.artifacts import file_sha256, open_decompressed
+from safesnap.artifacts import open_decompressed
 from safesnap.compression import CHUNK
 from safesnap.errors import (
     ArtifactError,
@@ -214,7 +215,7 @@ def check_stored(artifact: Path, manifest: Mapping[str, Any]) -> None:
     it: it then fails on it as on any SQL error, or loads it."""
     try:
         size = artifact.stat().st_size
-        digest = file_sha256(artifact) if size == manifest.get("bytes") else None
+        digest = _sha256(artifact) if size == manifest.get("bytes") else None
     except OSError as exc:
         raise ArtifactError(f"cannot read {artifact}: {exc.strerror or exc}") from None
     checks = (("size", manifest.get("bytes"), size), ("sha256", manifest.get("sha256"), digest))
@@ -224,6 +225,14 @@ def check_stored(artifact: Path, manifest: Mapping[str, Any]) -> None:
                 f"{artifact.name}: stored {what} mismatch (manifest {expected}, file {actual})",
                 hint="The artifact is damaged or was changed; restore from another backup.",
             )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _load(

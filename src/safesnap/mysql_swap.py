@@ -39,13 +39,15 @@ from typing import Any, TypeAlias
 import pymysql
 
 from safesnap.errors import PrivilegeError, SafesnapError, SourceBusyError, SourceError
-from safesnap.interrupts import SIGNALS
 from safesnap.mysql_conn import ConnParams, connect, execute, query_all, quote_ident
 from safesnap.mysql_scratch import errno_of, mysql_reason, restore_use, server_refused
 from safesnap.output import log
 
 Conn: TypeAlias = "pymysql.connections.Connection[Any]"  # generic only for the type checker
 LOCK_WAIT_SECONDS = 30
+# The signals interrupts.py turns into Signalled; named here, not imported: engines sit below
+# the run layer (docs/decisions/0001-layout.md, the import-linter "layers" contract).
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 ER_LOCK_WAIT_TIMEOUT = 1205
 # Created in this order: views and triggers may call routines (views reading views: converge).
 KINDS = ("PROCEDURE", "FUNCTION", "VIEW", "TRIGGER", "EVENT")
