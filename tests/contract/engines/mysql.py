@@ -15,33 +15,14 @@ import pytest
 
 from safesnap.config.plan import MysqlTarget
 from safesnap.engines import get_engine
-from safesnap.errors import SourceError
 from tests.contract.engines.harness import EngineHarness, KnownBugs
 from tests.fixtures.mariadb import admin
 
 MARKS = [pytest.mark.mariadb]
 
-# Found by this suite and reported; src/ is not changed here. The CLI checks checksums before
-# calling the engine, so only direct callers of the Engine protocol meet these today.
-# 1. MysqlEngine.restore(force=True) drops the existing database before it reads the artifact:
-#    a damaged artifact then leaves the destination empty (the data is lost, not replaced).
-# 2. With compression "none" a damaged dump reaches the mariadb client before the sha256 is
-#    known; the client's failure surfaces as SourceError ("failed loading the dump"), not
-#    IntegrityError, from verify and restore.
-_DROPS = "mysql engine: restore --force drops the database before checking the artifact"
-_SOURCE = "mysql engine: SourceError, not IntegrityError, for a damaged uncompressed dump"
-KNOWN_BUGS: KnownBugs = {
-    ("test_damaged_artifact_fails_verify", "plain-first-byte"): (_SOURCE, SourceError),
-    ("test_damaged_artifact_restores_nothing", "plain-first-byte"): (_SOURCE, SourceError),
-    ("test_damaged_artifact_leaves_existing_data_even_with_force", "zstd-middle-byte"): (
-        _DROPS,
-        AssertionError,
-    ),
-    ("test_damaged_artifact_leaves_existing_data_even_with_force", "plain-first-byte"): (
-        f"{_DROPS}; {_SOURCE}",
-        SourceError,
-    ),
-}
+# The promises this suite found broken (restore --force dropping the database before checking
+# the artifact; SourceError for a damaged uncompressed dump) are kept since: no known bugs.
+KNOWN_BUGS: KnownBugs = {}
 
 ROWS = [
     (1, "plain", b"\x00\x01\xff'\\", 1.5),

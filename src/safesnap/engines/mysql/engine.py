@@ -9,24 +9,17 @@ a database under any name. Row counts in the manifest are counted from the dump 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from safesnap.artifacts.codecs import CHUNK
-from safesnap.artifacts.store import ArtifactInfo, open_decompressed, write_artifact, write_manifest
+from safesnap.artifacts.store import ArtifactInfo, write_artifact, write_manifest
 from safesnap.config.plan import MysqlTarget
 from safesnap.engines import BackupContext, BackupOutcome
-from safesnap.engines.mysql.client import (
-    client_program,
-    client_version,
-    dump_args,
-    run_dump,
-    run_load,
-)
+from safesnap.engines.mysql.client import client_program, client_version, dump_args, run_dump
 from safesnap.engines.mysql.conn import (
     ConnParams,
     ServerInfo,
@@ -38,20 +31,23 @@ from safesnap.engines.mysql.conn import (
     query_all,
     quote_ident,
 )
-from safesnap.engines.mysql.dumpfile import RowCounter, SectionFilter
+from safesnap.engines.mysql.dumpfile import RowCounter
 from safesnap.engines.mysql.lock import guarded_lock
 from safesnap.engines.mysql.scratch import (
+    VERIFY,
     VERIFY_PREFIX,
-    access_denied,
+    Load,
+    check_stored,
     create_scratch,
     drop_scratch,
-    load_refused,
-    missing_privilege,
-    mysql_reason,
+    like_escape,
+    restore_names,
+    restore_use,
+    sweep_restore_leftovers,
 )
+from safesnap.engines.mysql.swap import check_replaceable, swap_in
 from safesnap.errors import (
     ArtifactError,
-    IntegrityError,
     RefusedError,
     SourceError,
 )
@@ -160,6 +156,7 @@ class MysqlEngine:
         """
         meta = _mysql_meta(manifest)
         params = _params(meta, options)
+        check_stored(artifact, manifest)
         checked = {db: _verify_one(artifact, params, meta, db, options) for db in meta["databases"]}
         rows = sum(sum(c.values()) for c in checked.values())
         return {"databases": list(checked), "row_counts": checked, "rows": rows}
@@ -173,19 +170,45 @@ class MysqlEngine:
         force: bool,
         options: Mapping[str, Any],
     ) -> dict[str, Any]:
-        """Load one database of the artifact into database `to` (created if missing)."""
+        """Load one database of the artifact into database `to`.
+
+        A missing `to` is created, loaded and checked (and dropped again on failure). An
+        existing one (empty, or anything with `force`) is never loaded into: the dump goes
+        into a scratch database, is checked, and only then swapped in (engines/mysql/swap.py), so a
+        failure at any point, SIGTERM included, leaves `to` as it was."""
         meta = _mysql_meta(manifest)
         params = _params(meta, options)
         source = _pick_database(meta, options)
-        existed = _prepare_restore_target(params, to, force=force)
+        existing = _existing(params, to, force=force)  # refuses before reading the artifact
+        check_stored(artifact, manifest)
+        load = Load(artifact, params, source, meta["row_counts"].get(source, {}), options)
+        out: dict[str, Any] = {"database": to, "source_database": source}
+        if existing:
+            return out | _restore_over(load, to)
+        use = restore_use(to)
+        create_scratch(params, to, use, what=f"restore cannot create the database {to}")
         try:
-            _load(artifact, params, {source: to}, options)
-            counts = _compare_counts(params, to, meta["row_counts"].get(source, {}), source)
+            counts = load.into(to, use, scratch=False)
         except BaseException:
-            if not existed:
-                _drop_database(params, to)  # we created it: leave nothing half-loaded
+            _drop_database(params, to)  # we created it: leave nothing half-loaded
             raise
-        return {"database": to, "source_database": source, "row_counts": counts}
+        return out | {"row_counts": counts}
+
+
+def _restore_over(load: Load, to: str) -> dict[str, Any]:
+    """Load into `<to>_safesnap_new_*`, check, swap in; drop the scratch database on failure."""
+    params, use = load.params, restore_use(to)
+    check_replaceable(params, to)  # before the long load, not after it
+    sweep_restore_leftovers(params, to)
+    new, old = restore_names(to)
+    create_scratch(params, new, use)
+    try:
+        counts = load.into(new, use)
+        swapped = swap_in(params, new, to, old)
+    except BaseException:
+        _drop_database(params, new)
+        raise
+    return {"row_counts": counts, "replaced": swapped}
 
 
 def _row_counts(counter: RowCounter, tables: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
@@ -280,38 +303,29 @@ def _pick_database(meta: Mapping[str, Any], options: Mapping[str, Any]) -> str:
     return databases[0]
 
 
-def _prepare_restore_target(params: ConnParams, name: str, *, force: bool) -> bool:
-    """Create `name` if missing (False) or check it may be overwritten (True)."""
+def _existing(params: ConnParams, name: str, *, force: bool) -> bool:
+    """Whether database `name` exists; RefusedError if it holds anything and not `force`."""
     conn = connect(params)
     try:
-        exists = bool(query_all(conn, "SHOW DATABASES LIKE %s", (_like(name),)))
-        if not exists:
-            execute(conn, f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4")
+        if not query_all(conn, "SHOW DATABASES LIKE %s", (like_escape(name),)):
             return False
         objects = query_all(
             conn,
             "SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s)"
-            " + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = %s)",
-            (name, name),
+            " + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = %s)"
+            " + (SELECT COUNT(*) FROM information_schema.events WHERE event_schema = %s)",
+            (name, name, name),
         )
-        if int(objects[0][0]) and not force:
-            raise RefusedError(
-                f"database {name} is not empty ({int(objects[0][0])} tables/routines); "
-                "refusing to overwrite it",
-                hint="Restore into a new name, or pass --force to drop and replace its contents.",
-            )
-        if force:
-            # Dump sections contain DROP TABLE IF EXISTS per table; dropping the database first
-            # also removes tables the backup does not have, so the result equals the backup.
-            execute(conn, f"DROP DATABASE {quote_ident(name)}")
-            execute(conn, f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4")
-        return True
     finally:
         conn.close()
-
-
-def _like(name: str) -> str:
-    return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if int(objects[0][0]) and not force:
+        raise RefusedError(
+            f"database {name} is not empty ({int(objects[0][0])} tables/routines/events); "
+            "refusing to overwrite it",
+            hint="Restore into a new name, or pass --force to replace its contents (the dump "
+            "is loaded and checked in a scratch database first, then swapped in).",
+        )
+    return True
 
 
 def _verify_one(
@@ -323,14 +337,11 @@ def _verify_one(
 ) -> dict[str, int]:
     scratch = f"{VERIFY_PREFIX}{uuid.uuid4().hex[:12]}"
     create_scratch(params, scratch)
+    load = Load(artifact, params, db, meta["row_counts"].get(db, {}), options)
     try:
-        _load(artifact, params, {db: scratch}, options)
-        counts = _compare_counts(params, scratch, meta["row_counts"].get(db, {}), db)
-    except SourceError as exc:
-        _drop_database(params, scratch)  # best effort: the load's error is the one to report
-        raise load_refused(exc) from None
+        counts = load.into(scratch, VERIFY)
     except BaseException:
-        _drop_database(params, scratch)
+        _drop_database(params, scratch)  # best effort: the load's error is the one to report
         raise
     drop_scratch(params, scratch)
     return counts
@@ -346,56 +357,6 @@ def _drop_database(params: ConnParams, name: str) -> None:
             conn.close()
     except (SourceError, pymysql.err.MySQLError) as exc:
         log.warning("could not drop database %s on %s: %s", name, params.where(), exc)
-
-
-def _load(
-    artifact: Path, params: ConnParams, mapping: dict[str, str], options: Mapping[str, Any]
-) -> None:
-    prefix = list(options.get("command_prefix") or [])
-    conn = connect(params)
-    try:
-        server = detect_server(conn)
-    finally:
-        conn.close()
-    program = client_program("load", options.get("client"), prefix, server)
-    with open_decompressed(artifact) as src:
-        run_load(params, program, prefix, _filtered(src, SectionFilter(mapping)))
-
-
-def _filtered(src: Any, section: SectionFilter) -> Iterator[bytes]:
-    while chunk := src.read(CHUNK):
-        yield section.feed(chunk)
-    yield section.close()
-
-
-def _compare_counts(
-    params: ConnParams, database: str, expected: Mapping[str, int], source: str
-) -> dict[str, int]:
-    conn = connect(params, database=database)
-    try:
-        actual = {t: _count(conn, t) for t in expected}
-    finally:
-        conn.close()
-    wrong = [f"{t}: {actual[t]} rows, dump had {n}" for t, n in expected.items() if actual[t] != n]
-    if wrong:
-        raise IntegrityError(
-            f"{source} loaded into {database} does not match the dump: " + "; ".join(wrong),
-            hint="The artifact does not restore faithfully; use another backup.",
-        )
-    return actual
-
-
-def _count(conn: Any, table: str) -> int:
-    try:
-        rows = query_all(conn, f"SELECT COUNT(*) FROM {quote_ident(table)}")
-    except pymysql.err.MySQLError as exc:
-        if access_denied(exc):  # not allowed to look is not "missing"
-            raise missing_privilege(
-                f"cannot count the rows of {table}", mysql_reason(exc)
-            ) from None
-        # A table missing after the load is a failed restore.
-        raise IntegrityError(f"table {table} missing after loading the dump: {exc}") from None
-    return int(rows[0][0])
 
 
 ENGINE = MysqlEngine()
