@@ -17,20 +17,24 @@ honoured there):
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import IO, Any, cast
 
 from safesnap.config.plan import MysqlDumpOptions
 from safesnap.engines.mysql.conn import ConnParams, ServerInfo
 from safesnap.engines.mysql.dumpfile import RowCounter
 from safesnap.errors import ConfigError, SourceError
+from safesnap.output import log
 
 _STDERR_LIMIT = 64 * 1024
 
@@ -73,14 +77,48 @@ def option_file(params: ConnParams, *, via_stdin: bool) -> Iterator[tuple[str, b
     if via_stdin:
         yield "--defaults-extra-file=/dev/stdin", text
         return
-    fd, name = tempfile.mkstemp(prefix="safesnap-my-", suffix=".cnf")  # mode 0600
+    sweep_option_files()
+    fd, name = tempfile.mkstemp(prefix=OPTION_FILE_PREFIX, suffix=".cnf")  # mode 0600
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
+        # Held for the file's life: a sweeper tells a live run's file from a killed one's.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, text)
         yield f"--defaults-extra-file={name}", None
     finally:
         with suppress(FileNotFoundError):
             os.unlink(name)
+        os.close(fd)
+
+
+OPTION_FILE_PREFIX = "safesnap-my-"
+
+
+def sweep_option_files(directory: Path | None = None, min_age: float = 60.0) -> list[Path]:
+    """Remove option files (they hold the password) that a SIGKILLed run left in the temp
+    directory: every `safesnap-my-*.cnf` whose flock no live process holds. SIGTERM/SIGINT
+    already remove them on the way out; this catches kill -9 and the OOM killer."""
+    removed: list[Path] = []
+    now = time.time()
+    for path in (directory or Path(tempfile.gettempdir())).glob(f"{OPTION_FILE_PREFIX}*.cnf"):
+        with suppress(OSError):
+            if now - path.lstat().st_mtime < min_age:
+                continue  # a writer may be between mkstemp and its flock
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # gone meanwhile, a symlink, or not ours to open
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live run holds it
+        finally:
+            os.close(fd)
+        with suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    if removed:
+        log.info("removed %d MySQL option file(s) left by a killed run", len(removed))
+    return removed
 
 
 def client_program(
