@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from safesnap.artifacts.store import ArtifactInfo
 from safesnap.errors import ArtifactError
+
+TargetT = TypeVar("TargetT", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,20 @@ class BackupOutcome:
     details: dict[str, Any] = field(default_factory=dict)  # engine facts for the run report
 
 
-class Engine(Protocol):
+class Engine(Protocol[TargetT]):
+    """One database engine; `TargetT` is the plan target model it backs up (SqliteTarget,
+    MysqlTarget, FilesTarget). Looked up by name (`get_engine`), so callers hold an
+    `Engine[Any]`: the name in the plan or manifest is the dispatch, checked at run time."""
+
     name: str
 
-    def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
+    def backup(self, target: TargetT, ctx: BackupContext) -> BackupOutcome:
         """Copy the target consistently into one artifact (with manifest) under ctx.dest.
         Raises SourceError / SourceBusyError / IntegrityError / QuiesceError; leaves nothing
         half-written behind on any failure."""
         ...
 
-    def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:
+    def quiesce(self, target: TargetT) -> AbstractContextManager[dict[str, Any]]:
         """Hold the database at a consistent point while a volume snapshot is requested.
         The yielded dict is filled with facts for the report (lock wait/held seconds, binlog
         coordinates, ...). Exit always releases, also on exceptions."""
@@ -83,11 +89,11 @@ _MODULES = {
 }
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: str) -> Engine[Any]:
     module_name = _MODULES.get(name)
     if module_name is None:
         raise ArtifactError(
             f"unknown database engine {name!r}; known: {', '.join(sorted(_MODULES))}"
         )
-    engine: Engine = importlib.import_module(module_name).ENGINE
+    engine: Engine[Any] = importlib.import_module(module_name).ENGINE
     return engine

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.atomic import fsync_dir
 from safesnap.artifacts.destination import destination_error, make_private_dirs, writing_to
+from safesnap.config.plan import FilesTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.files.extract import Contents, extract, read_contents
 from safesnap.engines.files.walk import Collection, collect, write_tar
@@ -40,7 +41,7 @@ def _progress(ctx: BackupContext) -> Any:
 class FilesEngine:
     name = "files"
 
-    def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
+    def backup(self, target: FilesTarget, ctx: BackupContext) -> BackupOutcome:
         found = collect([Path(p) for p in target.paths])
         files: dict[str, dict[str, Any]] = {}
         links: dict[str, str] = {}
@@ -81,7 +82,7 @@ class FilesEngine:
             )
         return BackupOutcome(artifact=info, details=_details(files, links, found, target.name))
 
-    def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:  # noqa: ARG002
+    def quiesce(self, target: FilesTarget) -> AbstractContextManager[dict[str, Any]]:  # noqa: ARG002
         return nullcontext({"quiesce": "none (plain files)"})
 
     def verify(

@@ -23,11 +23,11 @@ from safesnap.artifacts import atomic
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.codecs import CHUNK
 from safesnap.artifacts.destination import make_private_dirs
+from safesnap.config.plan import SqliteTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.sqlite import copy as q
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 
-DEFAULT_MAX_HOLD_SECONDS = 30.0
 
 
 def inspect_copy(path: Path, mode: str, cancel: _Cancel | None = None) -> dict[str, Any]:
@@ -115,7 +115,7 @@ class _CheckedAtEof:
 class SqliteEngine:
     name = "sqlite"
 
-    def backup(self, target: Any, ctx: BackupContext) -> BackupOutcome:
+    def backup(self, target: SqliteTarget, ctx: BackupContext) -> BackupOutcome:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
         make_private_dirs(ctx.dest)  # 0700; a file in the way is destination_failed
@@ -166,11 +166,11 @@ class SqliteEngine:
                 cancel()  # the pool's exit joins the check thread: make that quick
                 raise
 
-    def quiesce(self, target: Any) -> AbstractContextManager[dict[str, Any]]:
+    def quiesce(self, target: SqliteTarget) -> AbstractContextManager[dict[str, Any]]:
         return q.hold_for_snapshot(
             Path(target.path),
             busy_timeout=target.busy_timeout,
-            max_hold_seconds=getattr(target, "max_lock_hold_seconds", DEFAULT_MAX_HOLD_SECONDS),
+            max_hold_seconds=target.max_lock_hold_seconds,
         )
 
     def verify(
