@@ -29,7 +29,6 @@ from safesnap.engines.sqlite import copy as q
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 
 
-
 def inspect_copy(path: Path, mode: str, cancel: _Cancel | None = None) -> dict[str, Any]:
     """Integrity check (quick|full|off) plus the facts a manifest records; IntegrityError if bad.
 
