@@ -77,7 +77,9 @@ def list_artifacts(
     for orphan in found.orphans:
         stderr_console.print(f"[yellow]orphan (no manifest):[/] {orphan}", highlight=False)
     for problem in found.problems:
-        stderr_console.print(f"[yellow]skipped:[/] {problem}", highlight=False, markup=False)
+        # The problem text may hold brackets (paths, reasons): only the label is markup.
+        stderr_console.print("[yellow]skipped:[/] ", end="", highlight=False)
+        stderr_console.print(problem, highlight=False, markup=False)
     _print_temporaries(temps)
 
 
