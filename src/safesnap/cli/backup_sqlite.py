@@ -12,7 +12,7 @@ from safesnap.cli.options import JsonOpt
 from safesnap.errors import ConfigError
 
 if TYPE_CHECKING:
-    from safesnap.config.plan import SqliteTarget
+    from safesnap.config.targets import SqliteTarget
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
 INTEGRITY = ("quick", "full", "off")
@@ -103,7 +103,7 @@ def default_name(db_path: Path) -> str:
 def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float) -> SqliteTarget:
     from pydantic import ValidationError
 
-    from safesnap.config.plan import SqliteTarget
+    from safesnap.config.targets import SqliteTarget
 
     try:
         return SqliteTarget(

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, cast
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.atomic import fsync_dir
 from safesnap.artifacts.destination import destination_error, make_private_dirs, writing_to
-from safesnap.config.plan import FilesTarget
+from safesnap.config.targets import FilesTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.files.extract import Contents, extract, read_contents
 from safesnap.engines.files.walk import Collection, collect, write_tar

@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
 
-from safesnap.config.plan import MysqlDumpOptions
+from safesnap.config.targets import MysqlDumpOptions
 from safesnap.engines.mysql.conn import ConnParams, ServerInfo
 from safesnap.engines.mysql.dumpfile import RowCounter
 from safesnap.errors import ConfigError, SourceError

@@ -17,7 +17,7 @@ from typing import Any
 import pymysql
 
 from safesnap.artifacts.store import ArtifactInfo, write_artifact, write_manifest
-from safesnap.config.plan import MysqlTarget
+from safesnap.config.targets import MysqlTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.mysql.client import client_program, client_version, dump_args, run_dump
 from safesnap.engines.mysql.conn import (

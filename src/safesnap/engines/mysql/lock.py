@@ -26,7 +26,7 @@ from typing import Any, TypeAlias
 
 import pymysql
 
-from safesnap.config.plan import MysqlTarget
+from safesnap.config.targets import MysqlTarget
 from safesnap.engines.mysql.conn import (
     ServerInfo,
     connect,

@@ -23,7 +23,7 @@ from safesnap.artifacts import atomic
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.codecs import CHUNK
 from safesnap.artifacts.destination import make_private_dirs
-from safesnap.config.plan import SqliteTarget
+from safesnap.config.targets import SqliteTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.sqlite import copy as q
 from safesnap.errors import IntegrityError, RefusedError, SourceError
