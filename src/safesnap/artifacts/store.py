@@ -39,7 +39,6 @@ from safesnap.artifacts.codecs import (
 )
 from safesnap.artifacts.destination import destination_error, make_private_dirs
 from safesnap.artifacts.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
-from safesnap.artifacts.manifest_check import check_manifest
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
 from safesnap_providers.base import as_utc
 from safesnap_providers.base import stamp as compact_stamp
@@ -270,6 +269,10 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
         raise ArtifactError(f"manifest {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    # Imported here: building its pydantic models costs ~80 ms, which writing a backup (the
+    # SQLite path's startup) never needs; reading one does.
+    from safesnap.artifacts.manifest_check import check_manifest
+
     check_manifest(data, path)
     if data["compression"] not in SUFFIXES:
         raise ArtifactError(f"{path}: unknown compression {data['compression']!r}")
