@@ -1,8 +1,9 @@
 """One target's failure never takes the others down (issue #7), through the real CLI.
 
-Real faults only: botocore's ProfileNotFound from a plan naming an AWS profile that does not
-exist (an isolated AWS config, no network), botocore's ValueError for a replica endpoint that is
-not a URL, a files target listing a symlink, a report directory that does not exist, and a real
+Real faults only: a plan naming an AWS profile that does not exist (an isolated AWS config, no
+network; the plan's mistake, config_invalid), botocore's ValueError for a replica endpoint that
+is not a URL (an error safesnap does not anticipate: internal_error), a files target listing a
+symlink, a report directory that does not exist, and a real
 SIGINT sent to the running process. Each test checks the healthy target's artifact on disk, the
 report on stdout, `report_file`, the metrics textfile and the exit code.
 """
@@ -118,10 +119,9 @@ def test_library_error_fails_one_target_and_the_rest_of_the_run_completes(
     assert report["ok"] is False
     cloud, good = report["targets"]
     error = steps(cloud)["snapshot"]["error"]
-    assert error["code"] == "internal_error"
-    assert error["message"].startswith("ProfileNotFound: ")
-    assert "no-such-profile" in error["message"]
-    assert error["target"] == "cloud" and "--verbose" in error["hint"]
+    assert error["code"] == "config_invalid"
+    assert "AWS profile 'no-such-profile' not found" in error["message"]
+    assert error["target"] == "cloud" and "profile" in error["hint"]
     # The failing target's own database copy still ran: the snapshot is a separate step.
     assert steps(cloud)["backup"]["ok"] is True
     # The healthy target after it: made, verified, pruned (the older artifact is gone).
@@ -139,7 +139,15 @@ def test_library_error_fails_one_target_and_the_rest_of_the_run_completes(
 
 def test_human_output_names_the_error_and_verbose_adds_the_traceback(tmp_path: Path) -> None:
     env = aws_isolated_env(tmp_path)
-    plan = profile_plan(tmp_path)
+    make_db(tmp_path / "t.db")
+    make_db(tmp_path / "good.db")
+    replica = '[[replicas]]\nname = "dr"\nbucket = "b"\nendpoint_url = "not a url"\n'
+    plan = write_plan(
+        tmp_path,
+        replica
+        + sqlite_target("t", tmp_path / "t.db")
+        + sqlite_target("good", tmp_path / "good.db"),
+    )
 
     quiet = safesnap("run", "--config", str(plan), cwd=tmp_path, env=env)
     verbose = safesnap("-v", "run", "--config", str(plan), cwd=tmp_path, env=env)
@@ -147,14 +155,14 @@ def test_human_output_names_the_error_and_verbose_adds_the_traceback(tmp_path: P
     for proc in (quiet, verbose):
         assert proc.returncode == 11, proc.stderr
         # The log line (stderr) and the summary (whichever stream the CLI prints it on).
-        assert "target cloud: snapshot failed: ProfileNotFound: " in proc.stderr
-        assert "snapshot: failed - ProfileNotFound" in proc.stdout + proc.stderr
-        assert "target(s) failed: cloud" in proc.stderr
-        assert "/good/good." in proc.stdout  # the healthy target's artifact path
+        assert "target t: replicate failed: ValueError: " in proc.stderr
+        assert "replicate: failed - ValueError" in proc.stdout + proc.stderr
+        assert "target(s) failed: t" in proc.stderr
+        assert "/t/t." in proc.stdout  # the artifact was made and kept
         assert json.loads((tmp_path / "last-run.json").read_text())["ok"] is False
     assert "Traceback" not in quiet.stderr
     assert "Traceback (most recent call last)" in verbose.stderr
-    assert "botocore.exceptions.ProfileNotFound" in verbose.stderr
+    assert "ValueError" in verbose.stderr
 
 
 def test_library_error_in_a_late_step_keeps_the_verified_artifact(tmp_path: Path) -> None:

@@ -27,10 +27,16 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from safesnap.errors import ProviderError, ProviderTimeoutError
+from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -369,10 +375,25 @@ def from_settings(
     profile = config.profile
     return Aws(
         region=region or config.region,
-        session=boto3.Session(profile_name=profile) if profile else boto3.Session(),
+        session=_session(profile),
         endpoint_url=config.endpoint_url,
         max_attempts=config.max_attempts,
         poll_interval=config.poll_interval,
         encrypted=spec is not None and spec.encrypted,
         kms_key_id=spec.kms_key_id if spec is not None else None,
     )
+
+
+def _session(profile: str | None) -> boto3.Session:
+    """boto3's credential chain, or the named profile; a profile that does not exist is the
+    plan's mistake (config_invalid), not an unexpected library error."""
+    if not profile:
+        return boto3.Session()
+    try:
+        return boto3.Session(profile_name=profile)
+    except ProfileNotFound:
+        raise ConfigError(
+            f"AWS profile {profile!r} not found in the AWS config files",
+            hint="Name a profile from ~/.aws/config (or $AWS_CONFIG_FILE), or remove "
+            "[providers.aws] profile to use the instance role or AWS_* variables.",
+        ) from None

@@ -3,7 +3,7 @@ prune -> replicate.
 
 Targets are independent: one failing target is reported and the others still run, because a
 broken MySQL server must not cost the operator tonight's SQLite backup. That holds for any
-exception, not only ours: a library error (botocore's ProfileNotFound, a PyMySQL error) fails
+exception, not only ours: a library error (a botocore ValueError, a PyMySQL error) fails
 its step as internal_error. Only a signal (InterruptedRunError, KeyboardInterrupt) stops the run.
 Within a target a failed step skips the steps that depend on it (no prune after a failed
 backup: a run that did not produce a new backup must never delete old ones).
