@@ -9,14 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from safesnap.config.plan import MysqlTarget
 from safesnap.engines import get_engine
 from tests.contract.engines.harness import EngineHarness, KnownBugs
-from tests.fixtures.mariadb import admin
+from tests.fixtures.mariadb import admin, run_sql
 
 MARKS = [pytest.mark.mariadb]
 
@@ -31,30 +30,17 @@ ROWS = [
 ]
 
 
-def _run(database: str | None, *statements: str, args: Any = None) -> list[tuple[Any, ...]]:
-    conn = admin(database)
-    try:
-        rows: list[tuple[Any, ...]] = []
-        with conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql, args)
-                rows = list(cur.fetchall())
-        return rows
-    finally:
-        conn.close()
-
-
 def _databases(prefix: str) -> set[str]:
-    return {str(r[0]) for r in _run(None, "SHOW DATABASES") if str(r[0]).startswith(prefix)}
+    return {str(r[0]) for r in run_sql(None, "SHOW DATABASES") if str(r[0]).startswith(prefix)}
 
 
 def content(database: str) -> object:
     """Tables and views by kind, and every base table's rows in primary-key order."""
     if database not in _databases(database):
         return None
-    tables = [(str(n), str(k)) for n, k in _run(database, "SHOW FULL TABLES")]
+    tables = [(str(n), str(k)) for n, k in run_sql(database, "SHOW FULL TABLES")]
     rows = {
-        name: _run(database, f"SELECT * FROM `{name}` ORDER BY 1")
+        name: run_sql(database, f"SELECT * FROM `{name}` ORDER BY 1")
         for name, kind in tables
         if kind == "BASE TABLE"
     }
@@ -62,7 +48,7 @@ def content(database: str) -> object:
 
 
 def _populate(database: str) -> None:
-    _run(
+    run_sql(
         database,
         "CREATE TABLE torrents (id INT PRIMARY KEY, name TEXT, info BLOB, ratio DOUBLE)"
         " ENGINE=InnoDB",
@@ -87,8 +73,8 @@ def make_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
 
     def occupied() -> str:
         name = f"{prefix}occupied_{uuid.uuid4().hex[:6]}"
-        _run(None, f"CREATE DATABASE `{name}`")
-        _run(name, "CREATE TABLE unrelated (x TEXT)", "INSERT INTO unrelated VALUES ('keep me')")
+        run_sql(None, f"CREATE DATABASE `{name}`")
+        run_sql(name, "CREATE TABLE unrelated (x TEXT)", "INSERT INTO unrelated VALUES ('keep me')")
         return name
 
     try:
@@ -105,4 +91,4 @@ def make_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         )
     finally:
         for name in _databases(prefix):
-            _run(None, f"DROP DATABASE IF EXISTS `{name}`")
+            run_sql(None, f"DROP DATABASE IF EXISTS `{name}`")

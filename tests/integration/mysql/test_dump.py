@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fixtures.mariadb import MysqlWriter, admin
+from tests.fixtures.mariadb import MysqlWriter, admin, run_sql
 
 from safesnap.artifacts.store import read_manifest, write_manifest
 from safesnap.config.plan import MysqlDumpOptions, MysqlTarget
@@ -25,19 +25,6 @@ TRICKY = [
     (3, "new\nline\ttab\r\n;\n", None, "é ü 日本 🎉"),
     (4, "USE `other`;\nINSERT INTO `t` VALUES (9);", b"\xff" * 300, ""),
 ]
-
-
-def run_sql(db: str | None, *statements: str, args: Any = None) -> list[tuple[Any, ...]]:
-    conn = admin(db)
-    try:
-        rows: list[tuple[Any, ...]] = []
-        with conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql, args)
-                rows = list(cur.fetchall())
-        return rows
-    finally:
-        conn.close()
 
 
 def populate(db: str) -> None:

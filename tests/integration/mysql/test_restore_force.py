@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fixtures.mariadb import admin
+from tests.fixtures.mariadb import run_sql
 
 pytestmark = pytest.mark.mariadb
 PW_VAR = "SST_RESTORE_PW"
@@ -33,33 +33,20 @@ def like_escape(name: str) -> str:
     return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def sql(db: str | None, *statements: str, **login: Any) -> list[tuple[Any, ...]]:
-    conn = admin(db, **login)
-    try:
-        rows: list[tuple[Any, ...]] = []
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-                rows = list(cur.fetchall())
-        return rows
-    finally:
-        conn.close()
-
-
 def databases(prefix: str) -> set[str]:
-    return {str(r[0]) for r in sql(None, f"SHOW DATABASES LIKE '{like_escape(prefix)}%'")}
+    return {str(r[0]) for r in run_sql(None, f"SHOW DATABASES LIKE '{like_escape(prefix)}%'")}
 
 
 def rows(db: str) -> dict[str, list[tuple[Any, ...]]]:
-    names = sql(db, "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'")
-    return {str(n): sql(db, f"SELECT * FROM `{n}` ORDER BY 1") for n, _ in names}
+    names = run_sql(db, "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'")
+    return {str(n): run_sql(db, f"SELECT * FROM `{n}` ORDER BY 1") for n, _ in names}
 
 
 def objects(db: str) -> dict[str, list[tuple[Any, ...]]]:
     """Views, triggers, routines, events and foreign keys, with `db` itself named as ``."""
 
     def read(query: str) -> list[tuple[Any, ...]]:
-        found = sql(None, query.replace("{db}", db.replace("'", "''")))
+        found = run_sql(None, query.replace("{db}", db.replace("'", "''")))
         return sorted(tuple(str(v).replace(f"`{db}`.", "") for v in row) for row in found)
 
     return {
@@ -87,7 +74,7 @@ def state(db: str) -> tuple[object, object]:
 
 def populate(db: str, **login: Any) -> None:
     """The backed-up database: every kind of object a dump carries (definer: the login)."""
-    sql(
+    run_sql(
         db,
         "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB",
         "CREATE TABLE child (id INT PRIMARY KEY, parent INT, FOREIGN KEY (parent) "
@@ -109,7 +96,7 @@ def populate(db: str, **login: Any) -> None:
 
 def occupy(db: str, *, event: bool = True, **login: Any) -> None:
     """The operator's database that the restore replaces, with names that collide."""
-    sql(
+    run_sql(
         db,
         "CREATE TABLE parent (id INT PRIMARY KEY, legacy TEXT) ENGINE=InnoDB",
         "CREATE TABLE only_old (x INT) ENGINE=InnoDB",
@@ -154,27 +141,27 @@ def backup(db: str, dest: Path) -> str:
 def target(scratch_db: str) -> Iterator[str]:
     """An existing database beside the source; every `<source>_*` database dropped after."""
     name = f"{scratch_db}_to"
-    sql(None, f"CREATE DATABASE `{name}`")
+    run_sql(None, f"CREATE DATABASE `{name}`")
     try:
         yield name
     finally:
         for leftover in databases(f"{scratch_db}_"):
-            sql(None, f"DROP DATABASE IF EXISTS `{leftover}`")
+            run_sql(None, f"DROP DATABASE IF EXISTS `{leftover}`")
 
 
 @pytest.fixture
 def restorer(scratch_db: str) -> Iterator[dict[str, str]]:
     """A user without SUPER / SET USER; each test grants what it needs. Yields its login."""
     user, password = f"sst_r_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    sql(None, f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'")
+    run_sql(None, f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'")
     try:
         yield {"user": user, "password": password}
     finally:
-        sql(None, f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+        run_sql(None, f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
 
 
 def grant(privileges: str, on: str, login: dict[str, str]) -> None:
-    sql(None, f"GRANT {privileges} ON {on} TO '{login['user']}'@'127.0.0.1'")
+    run_sql(None, f"GRANT {privileges} ON {on} TO '{login['user']}'@'127.0.0.1'")
 
 
 def restore_as(login: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -199,15 +186,15 @@ def test_force_replaces_the_database_with_exactly_the_artifact(
     assert state(target) == state(scratch_db)  # nothing of the old database survives
     assert databases(f"{scratch_db}_") == {target}  # no scratch database left
     # The definitions work on the restored tables, in the target database.
-    sql(target, "INSERT INTO parent VALUES (1000, 'new')")
-    assert sql(target, "SELECT what FROM audit ORDER BY id DESC LIMIT 1") == [("added 1000",)]
-    assert sql(target, "SELECT id, d FROM a_top ORDER BY id DESC LIMIT 1") == [(1000, 2000)]
+    run_sql(target, "INSERT INTO parent VALUES (1000, 'new')")
+    assert run_sql(target, "SELECT what FROM audit ORDER BY id DESC LIMIT 1") == [("added 1000",)]
+    assert run_sql(target, "SELECT id, d FROM a_top ORDER BY id DESC LIMIT 1") == [(1000, 2000)]
 
 
 def big_backup(db: str, dest: Path) -> str:
     """A dump whose load takes about a second here: long enough to be caught loading."""
     populate(db)
-    sql(db, "CREATE TABLE big (id INT PRIMARY KEY, pad CHAR(80)) ENGINE=InnoDB",
+    run_sql(db, "CREATE TABLE big (id INT PRIMARY KEY, pad CHAR(80)) ENGINE=InnoDB",
         "INSERT INTO big SELECT seq, REPEAT(SHA1(seq), 2) FROM seq_1_to_300000")  # fmt: skip
     return backup(db, dest)
 
@@ -228,7 +215,7 @@ def signal_while_loading(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not sql(None, "SELECT id FROM information_schema.processlist WHERE db LIKE "
+        while not run_sql(None, "SELECT id FROM information_schema.processlist WHERE db LIKE "
                       f"'{loading}' AND info LIKE 'INSERT INTO `big`%'"):  # fmt: skip
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the load never started"
@@ -256,7 +243,7 @@ def test_sigterm_during_the_load_leaves_the_original_database(
     assert not list((tmp_path / "tmp").iterdir())  # the client's option file removed too
     assert state(target) == held  # every row, view, trigger, routine and event
     assert databases(f"{scratch_db}_") == {target}  # the scratch database was dropped
-    assert not sql(None, "SELECT id FROM information_schema.processlist WHERE db LIKE "
+    assert not run_sql(None, "SELECT id FROM information_schema.processlist WHERE db LIKE "
                    f"'{like_escape(target)}\\_%'")  # fmt: skip
 
 
@@ -267,7 +254,7 @@ def test_after_sigkill_the_next_restore_sweeps_the_scratch_copy(
     occupy(target)
     held = state(target)
     replaced = f"{target}_safesnap_old_0a1b2c"  # as a kill right after the swap leaves it
-    sql(None, f"CREATE DATABASE `{replaced}`", f"CREATE TABLE `{replaced}`.parent (id INT)")
+    run_sql(None, f"CREATE DATABASE `{replaced}`", f"CREATE TABLE `{replaced}`.parent (id INT)")
 
     code, _, _ = signal_while_loading(artifact, target, signal.SIGKILL, tmp_path / "tmp")
 
@@ -317,7 +304,7 @@ def test_a_failure_after_the_tables_moved_is_undone(
     grant("ALL", f"`{like_escape(target)}\\_safesnap\\_%`.*", restorer)
     populate(scratch_db, user=restorer["user"], password=restorer["password"])
     occupy(target, event=False, user=restorer["user"], password=restorer["password"])
-    sql(None, f"REVOKE EVENT ON `{target}`.* FROM '{restorer['user']}'@'127.0.0.1'")
+    run_sql(None, f"REVOKE EVENT ON `{target}`.* FROM '{restorer['user']}'@'127.0.0.1'")
     held = state(target)
     artifact = backup(scratch_db, tmp_path)
 
@@ -342,7 +329,7 @@ def test_when_undoing_fails_too_no_row_is_lost_and_the_error_says_what_is_where(
     grant("ALL", f"`{like_escape(target)}\\_safesnap\\_%`.*", restorer)
     populate(scratch_db, user=restorer["user"], password=restorer["password"])
     occupy(target, user=restorer["user"], password=restorer["password"])
-    sql(None, f"REVOKE CREATE VIEW ON `{target}`.* FROM '{restorer['user']}'@'127.0.0.1'")
+    run_sql(None, f"REVOKE CREATE VIEW ON `{target}`.* FROM '{restorer['user']}'@'127.0.0.1'")
     held_rows, held_objects = state(target)
     artifact = backup(scratch_db, tmp_path)
 
