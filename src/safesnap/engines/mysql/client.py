@@ -40,8 +40,12 @@ _STDERR_LIMIT = 64 * 1024
 
 
 def _escape(value: str) -> str:
-    # Option-file values: double quotes allow any character, with \\ and \" escaped.
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Option-file values: double quotes allow any character, with \\ and \" escaped. A raw
+    # newline or CR would end the line: the rest of a password would be read as an unknown
+    # option and could be echoed in the client's error, so they go as the \n / \r escapes
+    # the client reads back (checked against mariadb 10.11 with a real user).
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + out.replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 def option_file_text(params: ConnParams) -> str:
