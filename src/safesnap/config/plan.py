@@ -46,7 +46,9 @@ from safesnap_providers.aws.config import AwsSettings
 from safesnap_providers.config import SettingsBase
 from safesnap_providers.digitalocean.config import DigitalOceanSettings
 from safesnap_providers.hetzner.config import HetznerSettings
+from safesnap_providers.secrets import active_env_file as active_env_file
 from safesnap_providers.secrets import read_secret
+from safesnap_providers.secrets import use_env_file as use_env_file
 
 Compression = Literal["zstd", "gzip", "xz", "none"]
 ENV_PREFIX = "SAFESNAP_"
@@ -132,36 +134,6 @@ class RunOptions(Strict):
 
 _plan_file: ContextVar[Path | None] = ContextVar("_plan_file", default=None)
 _env_file: ContextVar[Path | None] = ContextVar("_env_file", default=None)
-DEFAULT_ENV_FILE = Path(".env")
-# The env file of this process (`--env-file`). Process-wide on purpose: secrets are read deep
-# inside engines, quiesce and providers (a MySQL password when the dump starts, again when a
-# run verifies the artifact), often on other threads, long after the command parsed its
-# options; one setting made by the CLI reaches all of them. Functions that take an explicit
-# `env_file` still honour it first.
-_process_env_file: Path | None = None
-
-
-def use_env_file(path: Path | None) -> None:
-    """Read secrets and SAFESNAP_* settings from `path` (None: ./.env) for this process.
-    Raises ConfigError when `path` is given but cannot be read, so a cron job with a wrong
-    path fails with that path in the message instead of a missing password later."""
-    if path is not None:
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise ConfigError(
-                f"env file {path}: {exc.strerror or exc}",
-                hint="Pass --env-file with the path of a readable file (mode 0600).",
-            ) from None
-        path = path.absolute()
-    global _process_env_file  # one setting for the whole process, see above
-    _process_env_file = path
-
-
-def active_env_file() -> Path:
-    """The env file secrets are read from: the one given with --env-file, else ./.env."""
-    return _process_env_file or DEFAULT_ENV_FILE
 
 
 class _PlanDotEnv(DotEnvSettingsSource):
@@ -291,7 +263,7 @@ _UNION_TAGS = {"sqlite", "mysql", "files", "aws", "digitalocean", "hetzner", "co
 def resolve_secret(var_name: str, *, env_file: Path | None = None) -> SecretStr | None:
     """The value of the environment variable `var_name`, else its entry in the env file
     (`env_file`, else the process's --env-file, else ./.env); never logged, never exported."""
-    return read_secret(var_name, env_file or active_env_file())
+    return read_secret(var_name, env_file)
 
 
 def unset_secret(var_name: str) -> str:
