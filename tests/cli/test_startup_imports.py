@@ -18,11 +18,13 @@ HEAVY = ("pymysql", "boto3", "botocore", "hcloud", "digitalocean")
 PROBE = """
 import json, sys
 from safesnap.cli.app import main
+code = 0
 try:
     main(sys.argv[1:])
-except SystemExit:
-    pass
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})))
+except SystemExit as exc:
+    code = exc.code or 0
+mods = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
+print(json.dumps([code, mods]))
 """
 
 
@@ -31,7 +33,10 @@ def imported_by(*args: str, cwd: Path | None = None) -> list[str]:
         [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
         capture_output=True, text=True, timeout=60, check=True, cwd=cwd,
     )  # fmt: skip
-    return list(json.loads(proc.stdout.strip().splitlines()[-1]))
+    code, modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    # A command that failed before doing its work would import nothing and prove nothing.
+    assert code == 0, proc.stderr
+    return list(modules)
 
 
 @pytest.mark.parametrize(

@@ -245,10 +245,9 @@ def test_next_command_sweeps_what_sigkill_left(
 
 
 def test_concurrent_prune_never_sweeps_a_live_backup(
-    tmp_path: Path, start: Callable[..., subprocess.Popen[str]]
+    tmp_path: Path, big_db: Path, start: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    db = tmp_path / "mid.db"
-    make_db(db, 10)  # ~2-3 s of xz: long enough for a prune to run beside it
+    db = big_db  # ~7 s of xz: room for a whole `prune` process beside it on a loaded CI machine
     dest = tmp_path / "dest"
     proc = start(*backup_args(db, dest, "--compress", "xz", "--json"))
     wait_for(mid_backup(dest), proc, "the raw copy and the artifact temp")

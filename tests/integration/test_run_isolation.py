@@ -187,8 +187,8 @@ def test_library_error_in_a_late_step_keeps_the_verified_artifact(tmp_path: Path
 
 
 def test_files_target_listing_a_symlink_never_crashes_the_run(tmp_path: Path) -> None:
-    # The files engine may archive the link's target or fail the step; either way the run goes
-    # on, and every failure in the report is a classified error.
+    # A symlink named in `paths` is followed (tests/integration/test_files_symlinks.py): the
+    # target backs up the link's content, and the run around it is unaffected.
     (tmp_path / "tracker.toml").write_text("[core]\n")
     (tmp_path / "link.toml").symlink_to(tmp_path / "tracker.toml")
     make_db(tmp_path / "good.db")
@@ -197,14 +197,12 @@ def test_files_target_listing_a_symlink_never_crashes_the_run(tmp_path: Path) ->
 
     proc = safesnap("run", "--config", str(plan), "--json", cwd=tmp_path, env=dict(os.environ))
 
-    assert proc.returncode in (0, 11), proc.stderr
+    assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
     conf, good = report["targets"]
+    assert conf["ok"] is True and manifest(conf["artifact"])["verified"] is True
     assert good["ok"] is True and manifest(good["artifact"])["verified"] is True
-    for step in conf["steps"]:
-        assert step["ok"] or step["error"]["code"], step
-    assert (proc.returncode == 11) is (conf["ok"] is False)
     assert json.loads((tmp_path / "last-run.json").read_text()) == report
 
 

@@ -264,6 +264,7 @@ def test_after_sigkill_the_next_restore_sweeps_the_scratch_copy(
     assert left.startswith(f"{target}_safesnap_new_")
     again = safesnap("restore", artifact, "--to", target, "--force", "--json")
     assert again.returncode == 0, again.stdout + again.stderr
+    assert state(target) == state(scratch_db)  # and this time the restore did its job
     assert databases(f"{scratch_db}_") == {target, replaced}  # the copy swept, not the tables
     assert f"left the tables it replaced in database {replaced}" in again.stderr
 
