@@ -40,6 +40,11 @@ def stamp(dt: datetime) -> str:
     return as_utc(dt).strftime(STAMP_FORMAT)
 
 
+def parse_stamp(text: str) -> datetime:
+    """The aware UTC datetime of a `stamp`; ValueError when `text` is not one."""
+    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
+
+
 SourceKind = Literal["volume", "server", "instance"]
 
 

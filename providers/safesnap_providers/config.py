@@ -49,15 +49,12 @@ class SpecBase(BaseModel):
         return None
 
 
-class ExternalSnapshot(BaseModel):
-    """A provider added by a third-party package (entry point group `safesnap.providers`)."""
+class ExternalSnapshot(SpecBase):
+    """A provider added by a third-party package (entry point group `safesnap.providers`).
+    No cap or timeout is known here; the plugin's adapter declares them in its capabilities."""
 
     model_config = ConfigDict(extra="allow")
     provider: str
-    keep_days: int | None = Field(None, ge=1)
-
-    def max_snapshots_per_volume(self) -> int | None:
-        return None  # unknown here; the plugin's adapter declares it in its capabilities
 
     # A plug-in's table is free-form; these read the conventional keys when it uses them.
     def sources(self) -> list[tuple[str, SourceKind]]:
@@ -72,6 +69,3 @@ class ExternalSnapshot(BaseModel):
 
     def copy_regions(self) -> list[str]:
         return [str(r) for r in (self.model_extra or {}).get("copy_to", [])]
-
-    def wait_timeout(self) -> float | None:
-        return None

@@ -45,6 +45,7 @@ from safesnap_providers.base import (
     Snapshot,
     SnapshotRequest,
     SnapshotState,
+    as_utc,
     labels_match,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
@@ -141,7 +142,7 @@ def _to_snapshot(item: Mapping[str, Any], region: str) -> Snapshot:
         source_id=str(item.get("VolumeId", "")),
         region=region,
         state=_STATES.get(str(item.get("State", "pending")), "pending"),
-        created_at=started if started.tzinfo else started.replace(tzinfo=UTC),
+        created_at=as_utc(started),
         labels=tags,
         size_gb=float(item["VolumeSize"]) if item.get("VolumeSize") is not None else None,
         name=name,

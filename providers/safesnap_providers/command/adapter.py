@@ -30,11 +30,12 @@ from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
-    STAMP_FORMAT,
     Capabilities,
     Snapshot,
     SnapshotRequest,
     labels_match,
+    parse_stamp,
+    stamp,
 )
 from safesnap_providers.command.config import CommandSnapshot
 
@@ -53,7 +54,7 @@ STDERR_LIMIT = 500  # characters of a failing command's stderr kept in the error
 def encode_name(labels: Mapping[str, str], created: datetime) -> str:
     """The snapshot name carrying `labels`; ProviderError if a label cannot be encoded."""
     fields = [labels.get(k, "") for k in ("plan", "target")]
-    fields += [created.astimezone(UTC).strftime(STAMP_FORMAT)]
+    fields += [stamp(created)]
     fields += [labels.get(k, "") for k in ("kind", "run-id")]
     for value in fields:
         if not _FIELD_RE.match(value):
@@ -91,7 +92,7 @@ def parse_name(line: str) -> tuple[str, dict[str, str], datetime] | None:
     }
     if match["expires"]:
         labels["expires-at"] = match["expires"]
-    created = datetime.strptime(match["created"], STAMP_FORMAT).replace(tzinfo=UTC)
+    created = parse_stamp(match["created"])
     return text[start:], labels, created
 
 

@@ -33,7 +33,11 @@ from safesnap_providers.base import (
     labels_match,
 )
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
-from safesnap_providers.digitalocean.config import DigitalOceanSettings, DigitalOceanSnapshot
+from safesnap_providers.digitalocean.config import (
+    DO_VOLUME_CAP,
+    DigitalOceanSettings,
+    DigitalOceanSnapshot,
+)
 from safesnap_providers.polling import Pace, PollState, wait_done
 from safesnap_providers.secrets import require_token
 
@@ -113,7 +117,7 @@ class DigitalOcean:
             # in their region, so the pipeline replicates artifacts instead.
             cross_region_copy=self.droplet_copies,
             point_in_time_at_request=True,
-            max_snapshots_per_volume=25,
+            max_snapshots_per_volume=DO_VOLUME_CAP,
             min_interval_seconds=600,
             restore_to_volume=True,
             notes=(

@@ -34,11 +34,11 @@ from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
-    STAMP_FORMAT,
     Capabilities,
     Snapshot,
     SnapshotRequest,
     labels_match,
+    parse_stamp,
 )
 from safesnap_providers.hetzner.config import HetznerSettings, HetznerSnapshot
 from safesnap_providers.hetzner.errors import (
@@ -228,7 +228,7 @@ class Hetzner:
         if not stamp:
             return False
         try:
-            expires = datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
+            expires = parse_stamp(stamp)
         except ValueError:
             return False
         return expires <= self.now()

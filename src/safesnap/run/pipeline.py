@@ -4,13 +4,14 @@ prune -> replicate.
 Targets are independent: one failing target is reported and the others still run, because a
 broken MySQL server must not cost the operator tonight's SQLite backup. That holds for any
 exception, not only ours: a library error (a botocore ValueError, a PyMySQL error) fails
-its step as internal_error. Only a signal (InterruptedRunError, KeyboardInterrupt) stops the run.
+its step as internal_error. Only a signal (interrupts.Signalled, KeyboardInterrupt) stops the run.
 Within a target a failed step skips the steps that depend on it (no prune after a failed
 backup: a run that did not produce a new backup must never delete old ones).
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,16 +138,14 @@ def run_target(
     target: AnyTarget,
     request: RunRequest,
     run_id: str,
-    result: TargetResult | None = None,
+    result: TargetResult,
 ) -> TargetResult:
-    """Run one target's steps into `result`; any exception but a signal fails the target only."""
-    result = result if result is not None else TargetResult(name=target.name, engine=target.engine)
+    """Run one target's steps into `result`; any exception but a signal fails the target only.
+    Signals arrive as BaseExceptions (interrupts.Signalled, KeyboardInterrupt) and pass."""
     watch = Stopwatch()
     log.info("target %s: start (%s)", target.name, target.engine)
     try:
         _target_steps(plan, target, request, run_id, result)
-    except InterruptedRunError:
-        raise  # a signal stops the whole run; it is not this target's failure
     except Exception as exc:  # outside any step (e.g. building a provider): fail the target
         _record_failure(result, "target", exc, watch.elapsed())
     finally:
@@ -218,8 +217,6 @@ def _run_step(result: TargetResult, name: str, action: Callable[[], Any]) -> Any
     watch = Stopwatch()
     try:
         value = action()
-    except InterruptedRunError:
-        raise
     except Exception as exc:  # a library error or a bug must not cost the other targets
         _record_failure(result, name, exc, watch.elapsed())
         return None
@@ -300,20 +297,14 @@ def _replicate(
 def _provider_once(
     plan: Plan, target: AnyTarget, request: RunRequest
 ) -> Callable[[], SnapshotProvider]:
-    built: list[SnapshotProvider] = []
+    """The target's provider, built on first use (building can fail: that step's error)."""
+    from safesnap_providers.registry import build_provider
 
-    def provider() -> SnapshotProvider:
-        if not built:
-            from safesnap_providers.registry import build_provider
-
-            spec = target.snapshot
-            assert spec is not None
-            built.append(
-                build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
-            )
-        return built[0]
-
-    return provider
+    spec = target.snapshot
+    assert spec is not None
+    return functools.cache(
+        lambda: build_provider(spec, plan, env_file=request.env_file, dry_run=request.dry_run)
+    )
 
 
 def _snapshot(

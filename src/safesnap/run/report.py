@@ -16,7 +16,6 @@ from typing import Any
 from safesnap.errors import (
     DestinationError,
     InternalError,
-    InterruptedRunError,
     SafesnapError,
 )
 from safesnap.output import log
@@ -132,8 +131,6 @@ def write_report_files(
             continue
         try:
             write(path, report)
-        except InterruptedRunError:
-            raise  # a signal while writing still stops the process
         except Exception as exc:  # every failure is classified and reported
             problem = _write_problem(path, exc)
             log.error("%s", problem.message)

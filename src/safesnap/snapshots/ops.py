@@ -31,7 +31,7 @@ from safesnap.config.plan import Plan
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError, ProviderError
 from safesnap.retention import Policy, RetentionItem, decide
-from safesnap_providers.base import STAMP_FORMAT, Snapshot, SnapshotProvider, as_utc
+from safesnap_providers.base import STAMP_FORMAT, Snapshot, SnapshotProvider, as_utc, parse_stamp
 from safesnap_providers.registry import build_provider
 
 log = logging.getLogger("safesnap.snapshots")
@@ -151,7 +151,7 @@ def _expires(snaps: Iterable[Snapshot]) -> datetime | None:
         value = snap.labels.get("expires-at")
         if value:
             try:
-                return datetime.strptime(value, STAMP_FORMAT).replace(tzinfo=UTC)
+                return parse_stamp(value)
             except ValueError:
                 return datetime.max.replace(tzinfo=UTC)  # unreadable: never treat as expired
     return None
