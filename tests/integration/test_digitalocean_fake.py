@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from tests.contract.backends.digitalocean import dead_endpoint
 from tests.fakes.digitalocean_fake import MAX_SNAPSHOTS_PER_VOLUME, DigitalOceanFake
 
-from safesnap.config.snapshots import DigitalOceanSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import SnapshotRequest, managed_labels
 from safesnap_providers.digitalocean.adapter import (
@@ -25,7 +24,7 @@ from safesnap_providers.digitalocean.adapter import (
     tag_labels,
 )
 from safesnap_providers.digitalocean.api import DoApi, retry_after
-from safesnap_providers.digitalocean.config import DigitalOceanSettings
+from safesnap_providers.digitalocean.config import DigitalOceanSettings, DigitalOceanSnapshot
 
 
 @pytest.fixture

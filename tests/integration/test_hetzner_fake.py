@@ -12,11 +12,10 @@ import requests
 from hcloud import Client
 from tests.fakes.hetzner_fake import HetznerFake, selector_matches
 
-from safesnap.config.snapshots import HetznerSnapshot
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
 from safesnap_providers.base import Snapshot, SnapshotRequest, managed_labels
 from safesnap_providers.hetzner.adapter import Hetzner, from_settings
-from safesnap_providers.hetzner.config import HetznerSettings
+from safesnap_providers.hetzner.config import HetznerSettings, HetznerSnapshot
 
 
 @pytest.fixture

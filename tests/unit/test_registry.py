@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from safesnap.config.plan import load_plan
-from safesnap.config.snapshots import ExternalSnapshot
 from safesnap.errors import ConfigError
 from safesnap_providers import registry
 from safesnap_providers.base import SnapshotRequest, api_call_count, managed_labels
+from safesnap_providers.config import ExternalSnapshot
 from safesnap_providers.testing.memory import MemoryProvider
 from safesnap_providers.wrappers import DryRun, unwrap
 

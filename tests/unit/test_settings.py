@@ -9,8 +9,10 @@ import pytest
 
 from safesnap.config.envdoc import env_example
 from safesnap.config.plan import MysqlTarget, SqliteTarget, load_plan, resolve_secret
-from safesnap.config.snapshots import AwsSnapshot, CommandSnapshot, HetznerSnapshot
 from safesnap.errors import ConfigError
+from safesnap_providers.aws.config import AwsSnapshot
+from safesnap_providers.command.config import CommandSnapshot
+from safesnap_providers.hetzner.config import HetznerSnapshot
 
 FOUNDATION_PLAN = """
 [destination]

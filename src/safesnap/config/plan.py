@@ -34,7 +34,6 @@ from pydantic_settings import (
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
 from safesnap.config.targets import FilesTarget as FilesTarget
-from safesnap.config.targets import IntegrityCheck as IntegrityCheck
 from safesnap.config.targets import MysqlDumpOptions as MysqlDumpOptions
 from safesnap.config.targets import MysqlTarget as MysqlTarget
 from safesnap.config.targets import MysqlTls as MysqlTls
@@ -43,7 +42,6 @@ from safesnap.config.targets import Strict as Strict
 from safesnap.config.targets import Target as Target
 from safesnap.errors import ConfigError
 from safesnap_providers.aws.config import AwsSettings
-from safesnap_providers.config import SettingsBase
 from safesnap_providers.digitalocean.config import DigitalOceanSettings
 from safesnap_providers.hetzner.config import HetznerSettings
 from safesnap_providers.secrets import active_env_file as active_env_file
@@ -100,11 +98,6 @@ class Providers(Strict):
     aws: AwsSettings | None = None
     digitalocean: DigitalOceanSettings | None = None
     hetzner: HetznerSettings | None = None
-
-    def settings_for(self, provider: str) -> SettingsBase | None:
-        """`[providers.<provider>]`, or None when the plan has none (or no such table)."""
-        value = self.__dict__.get(provider)
-        return value if isinstance(value, SettingsBase) else None
 
 
 class ObjectStoreReplica(Strict):

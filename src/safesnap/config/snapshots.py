@@ -15,21 +15,9 @@ from pydantic import Discriminator, Tag
 
 from safesnap_providers.aws.config import AwsSnapshot
 from safesnap_providers.command.config import CommandSnapshot
-from safesnap_providers.config import ExternalSnapshot, SnapshotKind
-from safesnap_providers.digitalocean.config import DO_VOLUME_CAP, DigitalOceanSnapshot
+from safesnap_providers.config import ExternalSnapshot
+from safesnap_providers.digitalocean.config import DigitalOceanSnapshot
 from safesnap_providers.hetzner.config import HetznerSnapshot
-
-__all__ = [
-    "DO_VOLUME_CAP",
-    "AwsSnapshot",
-    "CommandSnapshot",
-    "DigitalOceanSnapshot",
-    "ExternalSnapshot",
-    "HetznerSnapshot",
-    "SnapshotKind",
-    "SnapshotSpec",
-]
-
 
 _BUILT_IN = {"aws", "digitalocean", "hetzner", "command"}
 

@@ -29,6 +29,7 @@ from safesnap_providers.base import (
     api_call_count,
     managed_labels,
 )
+from safesnap_providers.registry import provider_config
 
 
 def snapshot_requests(
@@ -144,7 +145,7 @@ def _copy_to_regions(
 def _timeouts(plan: Plan, spec: SnapshotSpec) -> tuple[float, float]:
     """(wait, copy) seconds from the provider's [providers.x] table, else the spec's own
     `timeout` (command), else an hour; copies default to six hours (EBS copies take hours)."""
-    config = plan.providers.settings_for(spec.provider)
+    config = provider_config(plan, spec.provider)
     wait = float(getattr(config, "wait_timeout", None) or spec.wait_timeout() or 3600)
     copy = float(getattr(config, "copy_wait_timeout", None) or 6 * 3600)
     return wait, copy

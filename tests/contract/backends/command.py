@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from shlex import quote
 
-from safesnap.config.snapshots import CommandSnapshot
 from safesnap_providers.command.adapter import CommandProvider
+from safesnap_providers.command.config import CommandSnapshot
 from tests.contract.harness import ProviderHarness
 
 
