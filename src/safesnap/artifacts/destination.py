@@ -85,3 +85,14 @@ def _make(path: Path) -> None:
             return  # created meanwhile by a concurrent run: fine
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
     os.chmod(path, DIR_MODE)  # mkdir applies the umask; the mode must not depend on it
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """write(2) may write less than asked (a filling tmpfs writes what fits and returns the
+    count, observed here); the next write then reports ENOSPC. Never drop the rest silently."""
+    view = memoryview(data)
+    while view:  # bounded: every pass writes > 0 bytes or raises
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]

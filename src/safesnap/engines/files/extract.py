@@ -14,7 +14,6 @@ symlinks"). A link's target is recreated as text and never followed, wherever it
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -25,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from safesnap.artifacts.destination import destination_error
+from safesnap.artifacts.codecs import CHUNK
+from safesnap.artifacts.destination import destination_error, write_all
 from safesnap.errors import IntegrityError
 
-CHUNK = 1 << 20
 _MAX_NAME = 4096  # PATH_MAX: longer names cannot be created anywhere
 _MAX_PART = 255  # NAME_MAX
 
@@ -192,13 +191,8 @@ def _write_file(artifact: str, staging: Path, member: tarfile.TarInfo, content: 
 
 
 def _write_all(fd: int, data: bytes, path: Path) -> None:
-    view = memoryview(data)
     try:
-        while view:  # bounded: every pass writes > 0 bytes or raises
-            written = os.write(fd, view)
-            if written <= 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            view = view[written:]
+        write_all(fd, data)
     except OSError as exc:
         raise destination_error(exc, path) from None
 

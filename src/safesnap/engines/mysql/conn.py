@@ -141,7 +141,7 @@ def connect(
     except pymysql.err.MySQLError as exc:
         # PyMySQL messages name user and host, never the password ("using password: YES").
         raise SourceError(
-            f"cannot connect to MySQL/MariaDB at {params.where()}: {_short(exc)}",
+            f"cannot connect to MySQL/MariaDB at {params.where()}: {mysql_reason(exc)}",
             hint="Check host/port/socket, the user, and the variable named by password_env"
             + (f" ({params.password_env})" if params.password_env else "")
             + ".",
@@ -149,7 +149,8 @@ def connect(
         ) from None
 
 
-def _short(exc: BaseException) -> str:
+def mysql_reason(exc: BaseException) -> str:
+    """A server error as `(code) message`; anything else as its text."""
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int):
         return f"({args[0]}) {args[1]}"

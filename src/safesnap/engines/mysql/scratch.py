@@ -29,6 +29,7 @@ from safesnap.engines.mysql.conn import (
     connect,
     detect_server,
     execute,
+    mysql_reason,
     query_all,
     quote_ident,
 )
@@ -179,13 +180,6 @@ def missing_privilege(
 def errno_of(exc: BaseException) -> int | None:
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     return args[0] if args and isinstance(args[0], int) else None
-
-
-def mysql_reason(exc: BaseException) -> str:
-    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-    if len(args) >= 2 and isinstance(args[0], int):
-        return f"({args[0]}) {args[1]}"
-    return str(exc) or type(exc).__name__
 
 
 def access_denied(exc: BaseException) -> bool:

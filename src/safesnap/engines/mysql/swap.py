@@ -38,8 +38,15 @@ from typing import Any, TypeAlias
 
 import pymysql
 
-from safesnap.engines.mysql.conn import ConnParams, connect, execute, query_all, quote_ident
-from safesnap.engines.mysql.scratch import errno_of, mysql_reason, restore_use, server_refused
+from safesnap.engines.mysql.conn import (
+    ConnParams,
+    connect,
+    execute,
+    mysql_reason,
+    query_all,
+    quote_ident,
+)
+from safesnap.engines.mysql.scratch import errno_of, restore_use, server_refused
 from safesnap.errors import PrivilegeError, SafesnapError, SourceBusyError, SourceError
 from safesnap.output import log
 

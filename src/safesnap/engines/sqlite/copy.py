@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from safesnap.artifacts.destination import SPACE_ERRNOS, destination_error, destination_failed
+from safesnap.artifacts.atomic import SIDECARS
+from safesnap.artifacts.destination import (
+    SPACE_ERRNOS,
+    destination_error,
+    destination_failed,
+    write_all,
+)
 from safesnap.errors import (
     IntegrityError,
     QuiesceError,
@@ -173,19 +179,8 @@ def _copy_chunk(src_fd: int, dst_fd: int, count: int, src: Path) -> int:
         data = os.read(src_fd, count)
     except OSError as exc:
         raise SourceError(f"cannot read {src}: {exc.strerror}") from None
-    _write_all(dst_fd, data)
+    write_all(dst_fd, data)
     return len(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """write(2) may write less than asked (a filling tmpfs writes what fits and returns the
-    count, observed here); the next write then reports ENOSPC. Never drop the rest silently."""
-    view = memoryview(data)
-    while view:  # bounded: every pass writes > 0 bytes or raises
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
 
 
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
@@ -303,7 +298,7 @@ def _destination_fault(exc: sqlite3.Error) -> bool:
 
 
 def remove_copy_sidecars(copy: Path) -> None:
-    for suffix in ("-wal", "-shm", "-journal"):
+    for suffix in SIDECARS:
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
 
 
