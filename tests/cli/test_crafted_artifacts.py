@@ -101,6 +101,13 @@ CRAFTED: dict[str, Callable[[Path], list[Member]]] = {
 }
 
 
+def _work(tmp_path: Path) -> Path:
+    """An empty directory to restore into, so a test sees anything a failed restore left."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return work
+
+
 @pytest.mark.parametrize("case", sorted(CRAFTED))
 def test_crafted_archive_is_refused(cli: Cli, tmp_path: Path, outside: Path, case: str) -> None:
     artifact = _craft(tmp_path / "backups", CRAFTED[case](outside))
@@ -131,9 +138,9 @@ def test_archive_that_is_not_a_tar(cli: Cli, tmp_path: Path) -> None:
     )
     line = error_line(cli("verify", str(info.path)), 5)
     assert "tar" in line
-    proc = cli("restore", str(info.path), "--to", str(tmp_path / "out"))
+    proc = cli("restore", str(info.path), "--to", str(_work(tmp_path) / "out"))
     error_line(proc, 5)
-    assert not (tmp_path / "out").exists()
+    assert listing(tmp_path / "work") == []  # no --to, no staging or temp file beside it
 
 
 def test_truncated_tar(cli: Cli, tmp_path: Path) -> None:
@@ -149,8 +156,8 @@ def test_truncated_tar(cli: Cli, tmp_path: Path) -> None:
         io.BytesIO(cut), tmp_path / "b", target="conf", engine="files", ext="tar", manifest=manifest
     )
     error_line(cli("verify", str(art.path)), 5)
-    error_line(cli("restore", str(art.path), "--to", str(tmp_path / "out")), 5)
-    assert not (tmp_path / "out").exists()
+    error_line(cli("restore", str(art.path), "--to", str(_work(tmp_path) / "out")), 5)
+    assert listing(tmp_path / "work") == []  # no --to, no staging or temp file beside it
 
 
 def test_links_pointing_outside_are_restored_as_links_only(
@@ -207,9 +214,9 @@ def test_manifest_with_wrong_types(cli: Cli, tmp_path: Path, case: str) -> None:
     _edit(manifest_path_for(artifact), MANIFEST_EDITS[case])
     line = error_line(cli("verify", str(artifact)), 6)
     assert "manifest" in line
-    proc = cli("restore", str(artifact), "--to", str(tmp_path / "out"))
+    proc = cli("restore", str(artifact), "--to", str(_work(tmp_path) / "out"))
     error_line(proc, 6)
-    assert not (tmp_path / "out").exists()
+    assert listing(tmp_path / "work") == []  # no --to, no staging or temp file beside it
     proc = cli("list", "--dest", str(tmp_path / "backups"), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["artifacts"] == []  # reported as a problem, not listed
@@ -220,8 +227,8 @@ def test_manifest_that_is_not_an_object(cli: Cli, tmp_path: Path, body: str) -> 
     artifact = _craft(tmp_path / "backups", [_file("etc/app.toml")])
     manifest_path_for(artifact).write_text(body)
     error_line(cli("verify", str(artifact)), 6)
-    error_line(cli("restore", str(artifact), "--to", str(tmp_path / "out")), 6)
-    assert not (tmp_path / "out").exists()
+    error_line(cli("restore", str(artifact), "--to", str(_work(tmp_path) / "out")), 6)
+    assert listing(tmp_path / "work") == []  # no --to, no staging or temp file beside it
 
 
 SQLITE_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -236,8 +243,8 @@ def test_sqlite_manifest_with_wrong_types(
 ) -> None:
     _edit(sqlite_artifact.manifest_path, SQLITE_EDITS[case])
     error_line(cli("verify", str(sqlite_artifact.path)), 6)
-    error_line(cli("restore", str(sqlite_artifact.path), "--to", str(tmp_path / "r.db")), 6)
-    assert not (tmp_path / "r.db").exists()
+    error_line(cli("restore", str(sqlite_artifact.path), "--to", str(_work(tmp_path) / "r.db")), 6)
+    assert listing(tmp_path / "work") == []  # no --to, no staging or temp file beside it
 
 
 def test_mysql_manifest_with_wrong_types(cli: Cli, make_artifact: Any) -> None:
