@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.faults import alive
+
+from safesnap.artifacts.catalog import temp_rule
+
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 RETENTION = "[retention]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\n"
 
@@ -234,7 +238,7 @@ def test_sigint_stops_the_run_and_the_report_files_say_what_ran(tmp_path: Path) 
     slow = (
         f'[[targets]]\nname = "slow"\nengine = "files"\npaths = ["{tmp_path / "a.txt"}"]\n'
         '[targets.snapshot]\nprovider = "command"\n'
-        f"create = \"sh -c 'touch {started} && exec sleep 30'\"\n"
+        f"create = \"sh -c 'echo $$ > {started} && exec sleep 30'\"\n"
     )
     plan = write_plan(tmp_path, slow + sqlite_target("later", tmp_path / "later.db"))
     proc = subprocess.Popen(
@@ -243,9 +247,13 @@ def test_sigint_stops_the_run_and_the_report_files_say_what_ran(tmp_path: Path) 
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+
+        def pid_written() -> bool:  # the snapshot command wrote its pid: it is running
+            return started.exists() and started.read_text().strip() != ""
+
+        while not pid_written() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        assert started.exists(), proc.stderr.read() if proc.stderr else ""
+        assert pid_written(), proc.stderr.read() if proc.stderr else ""
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=20)
@@ -262,6 +270,14 @@ def test_sigint_stops_the_run_and_the_report_files_say_what_ran(tmp_path: Path) 
     assert slow_result["steps"][-1]["name"] == "stopped"
     assert [s["name"] for s in later["steps"]] == ["not-run"]
     assert not (tmp_path / "dest" / "later").exists()  # nothing ran after the signal
+    leftovers = [p for p in (tmp_path / "dest").rglob("*") if temp_rule(p.name)]
+    assert leftovers == []
+    snapshot_pid = int(started.read_text())
+    for _ in range(100):  # bounded: up to 5 s for it to exit
+        if not alive(snapshot_pid):
+            break
+        time.sleep(0.05)
+    assert not alive(snapshot_pid), "the snapshot command outlived the stopped run"
     prom = (tmp_path / "safesnap.prom").read_text()
     assert metric(prom, "safesnap_run_success", "slow") == "0"
     assert metric(prom, "safesnap_run_success", "later") == "0"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from tests.fixtures.faults import alive
 from tests.fixtures.mariadb import admin, timed_insert
 
 pytestmark = pytest.mark.mariadb
@@ -22,14 +23,6 @@ def children(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return [int(c) for c in text.split()]
-
-
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting to be reaped."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def writes_blocked(db: str) -> bool:
