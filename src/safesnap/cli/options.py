@@ -13,9 +13,10 @@ from typing import Any
 import typer
 
 
-def group(help_text: str) -> typer.Typer:
-    """A command group: help when called bare, plain help also if used outside the root app."""
-    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+def group(help_text: str, cls: Any = None) -> typer.Typer:
+    """A command group: help when called bare, plain help also if used outside the root app.
+    `cls`: a group class, e.g. cli.lazy.lazy_group(...) for commands imported on use."""
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, cls=cls)
 
 
 def _env_file_given(value: Path | None) -> Path | None:
