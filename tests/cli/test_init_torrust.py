@@ -178,12 +178,13 @@ def test_sqlite_deployment_init_check_run_restore(tmp_path: Path, sqlite_tree: P
 
 
 def test_generic_plan_is_commented_and_valid_as_written(tmp_path: Path) -> None:
-    plan = tmp_path / "safesnap.toml"
+    plan = tmp_path / "etc/safesnap/safesnap.toml"  # parents made (0700), as on a fresh host
     made = safesnap("init", "--dest", str(tmp_path / "b"), "--output", str(plan), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     text = plan.read_text()
     assert text.count("\n# ") > 10 and "safesnap init --torrust" in text
     assert oct(plan.stat().st_mode & 0o777) == "0o600"
+    assert oct(plan.parent.stat().st_mode & 0o777) == "0o700"
     check = safesnap("config", "check", "--config", str(plan), cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -14,6 +14,7 @@ from typing import Literal
 import typer
 
 from safesnap.artifacts.atomic import atomic_write, temp_file
+from safesnap.artifacts.destination import make_private_dirs
 from safesnap.cli.options import JsonOpt
 from safesnap.config.plan import load_plan
 from safesnap.errors import ConfigError, InternalError
@@ -50,7 +51,8 @@ def init(
         text = torrust_plan(deployment, dest, provider, command)
     else:
         text = generic_plan(dest, Path.cwd(), output)
-    _check_text(text, output.absolute().parent)
+    # /etc/safesnap may not exist yet on a fresh host: made 0700, like every directory we make.
+    _check_text(text, make_private_dirs(output.absolute().parent))
     with atomic_write(output, overwrite=force) as fh:
         fh.write(text.encode())
     _report(output, deployment, json_out)
