@@ -6,15 +6,27 @@ json.dumps, whose escapes are a subset of TOML basic strings'.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 from safesnap.init.torrust import Deployment, MysqlDb, SqliteDb
 
 PROVIDER_KEYS = {
-    "aws": 'volume_ids = ["vol-..."]   # or instance_id = "i-..." (all its volumes together)',
-    "digitalocean": 'volume_ids = ["..."]       # or droplet_id = 123 (doctl compute volume list)',
-    "hetzner": "server_id = 123             # hcloud server list (volumes cannot be snapshotted)",
+    "aws": 'volume_ids = ["vol-..."]  # or instance_id = "i-..." (all its volumes at one instant)',
+    "digitalocean": 'volume_ids = ["..."]  # `doctl compute volume list`; or droplet_id = 123',
+    "hetzner": "server_id = 123  # `hcloud server list` (Hetzner volumes cannot be snapshotted)",
 }
+
+
+def comment(text: str) -> list[str]:
+    """A paragraph as `# ` lines that fit the 100-column style of the docs."""
+    return [f"# {line}" for line in textwrap.wrap(text, 90, break_on_hyphens=False)]
+
+
+def _bullet(text: str) -> list[str]:
+    """A note as a list item of the intro (header() adds the '# ')."""
+    wrapped = textwrap.wrap(text, 88, break_on_hyphens=False)
+    return [("- " if i == 0 else "  ") + line for i, line in enumerate(wrapped)]
 
 
 def q(value: object) -> str:
@@ -58,7 +70,7 @@ def torrust_plan(d: Deployment, dest: Path, provider: str | None, command: str) 
             "then run it once by hand before scheduling it. Reference: docs/reference/plan.md;",
             "scopes (selective, full storage, layered): docs/how-to/scopes.md.",
             *(["", "Notes from reading the deployment:"] if d.notes else []),
-            *[f"- {note}" for note in d.notes],
+            *[line for note in d.notes for line in _bullet(note)],
         ],
     )
     db = _sqlite_target(d, d.database) if isinstance(d.database, SqliteDb) else None
@@ -131,7 +143,7 @@ def _provider_block(provider: str | None) -> list[str]:
         "# a whole-disk restore point. Fill in the id and uncomment (a wrong id would fail the",
         "# run, so init does not guess it):",
         f'# snapshot = {{ provider = "{provider}", {keys} }}',
-        f"#   {where}",
+        f"#   {where.removeprefix('# ')}",
     ]
 
 
@@ -153,15 +165,15 @@ def _config_target(d: Deployment) -> list[str]:
 def _storage_target(d: Deployment) -> list[str]:
     if d.storage is None:
         return ["# No storage/ directory was found, so there is no storage target.", ""]
-    mysql = isinstance(d.database, MysqlDb)
+    mysql = " and any MySQL data directory" if isinstance(d.database, MysqlDb) else ""
     return [
-        "# Everything else the services keep (the layered scope: the database by its engine",
-        "# above, the rest as files). A database another target backs up is left out of this",
-        "# tree automatically, with its -wal/-shm/-journal files"
-        + (" and any MySQL data directory" if mysql else "")
-        + "; any other live",
-        '# SQLite file is skipped with a warning unless live_databases = "copy". Exclude what',
-        '# you can rebuild, e.g. logs: exclude = ["tracker/log", "*.log"].',
+        *comment(
+            "Everything else the services keep (the layered scope: the database by its engine "
+            "above, the rest as files). A database another target backs up is left out of this "
+            f"tree automatically, with its -wal/-shm/-journal files{mysql}; any other live "
+            'SQLite file is skipped with a warning unless live_databases = "copy". Exclude '
+            'what you can rebuild, e.g. logs: exclude = ["tracker/log", "*.log"].'
+        ),
         "[[targets]]",
         'name = "storage"',
         'engine = "files"',
