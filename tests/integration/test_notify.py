@@ -228,3 +228,43 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def test_a_run_stopped_by_the_lock_notifies_why(tmp_path: Path, sink: Sink) -> None:
+    from safesnap.run.lock import run_lock
+
+    base = f"127.0.0.1:{sink.port}"
+    plan = write_plan(
+        tmp_path,
+        f'[[notify]]\nurl = "json://{base}/hook"\n[healthcheck]\nurl = "http://{base}/hc"\n',
+    )
+    with run_lock(tmp_path / "dest"):  # another run holds the destination
+        proc = run(tmp_path, plan)
+    assert proc.returncode == 8, proc.stderr
+    assert sink.paths() == ["/hc/start", "/hook", "/hc/fail"]
+    message = json.loads(sink.body("/hook"))["message"]
+    assert "run: run failed [run_locked]" in message
+    assert "next step:" in message
+    assert "[run_locked]" in sink.body("/hc/fail")
+
+
+def test_notify_test_sends_to_every_entry_and_fails_on_an_undelivered_one(
+    tmp_path: Path, sink: Sink
+) -> None:
+    sink.status["/bad"] = 503
+    base = f"127.0.0.1:{sink.port}"
+    plan = write_plan(
+        tmp_path,
+        f'[[notify]]\nname = "ops"\nurl = "json://{base}/good"\non = ["failure"]\n'
+        f'[[notify]]\nurl = "json://{base}/bad"\n[healthcheck]\nurl = "http://{base}/hc"\n',
+    )
+    proc = subprocess.run(
+        [SAFESNAP, "notify", "test", "--config", str(plan)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 13, proc.stderr
+    assert sink.paths() == ["/good", "/bad"]  # never the healthcheck
+    assert "ops (json): delivered" in proc.stdout
+    assert "notify[1] (json): FAILED" in proc.stdout
+    assert "error: 1 of 2 not delivered" in proc.stderr
+    assert json.loads(sink.body("/good"))["title"] == "safesnap: test (torrust)"
