@@ -4,6 +4,7 @@ on 127.0.0.1 (apprise `json://` and the healthchecks.io URLs), through the real 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -268,3 +269,33 @@ def test_notify_test_sends_to_every_entry_and_fails_on_an_undelivered_one(
     assert "notify[1] (json): FAILED" in proc.stdout
     assert "error: 1 of 2 not delivered" in proc.stderr
     assert json.loads(sink.body("/good"))["title"] == "safesnap: test (torrust)"
+
+
+def test_sigterm_during_a_run_still_notifies_the_failure(tmp_path: Path, sink: Sink) -> None:
+    """systemd stopping the unit: the run ends (143) and the failure is still told."""
+    sink.delay["/hc/start"] = 20  # the run is busy in its start ping when SIGTERM comes
+    base = f"127.0.0.1:{sink.port}"
+    plan = write_plan(
+        tmp_path,
+        f'[[notify]]\nurl = "json://{base}/hook"\n'
+        f'[healthcheck]\nurl = "http://{base}/hc"\ntimeout = 30\n',
+    )
+    proc = subprocess.Popen(
+        [SAFESNAP, "run", "--config", str(plan)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "/hc/start" not in sink.paths() and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded by the deadline
+        assert "/hc/start" in sink.paths()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 143, err
+    assert sink.paths() == ["/hc/start", "/hook", "/hc/fail"]
+    assert "[interrupted] interrupted by SIGTERM" in json.loads(sink.body("/hook"))["message"]
+    assert err.rstrip().splitlines()[-1].startswith("error: interrupted by SIGTERM")

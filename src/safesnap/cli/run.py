@@ -72,9 +72,9 @@ def run_reported(
     signal stops the run, report_file and metrics still get what ran (stdout is left to the
     CLI's one error object) and the signal's error goes on to set the exit code.
     `notify`: ping the plan's healthcheck and send its notifications (start and end)."""
-    if notify:
-        run_started(plan, report)
     try:
+        if notify:  # inside: a signal during a slow start ping is a stopped run like any other
+            run_started(plan, report)
         run_plan(plan, request, report)
     except BaseException as exc:
         if notify:
