@@ -210,3 +210,20 @@ class PrivilegeError(SourceError):
     artifact being verified stays, unverified. Shares exit code 3 with source_unusable."""
 
     code = "privilege_missing"
+
+
+class NotifyError(SafesnapError):
+    """A notification or healthcheck ping could not be delivered. Inside `run` it never fails
+    the run (it is logged and listed in the report's `notifications`); `safesnap notify test`
+    exits with it when a channel failed."""
+
+    code = "notify_failed"
+    exit_code = 13
+
+
+class ScheduleError(SafesnapError):
+    """`safesnap schedule` could not write, enable or remove the timer (or cron line): no
+    permission, systemd not running, systemctl failed. The message says what was done."""
+
+    code = "schedule_failed"
+    exit_code = 14

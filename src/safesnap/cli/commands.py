@@ -17,6 +17,8 @@ ROOT_COMMANDS: dict[str, str] = {
     "config": "safesnap.cli.config:config_app",
     "snapshots": "safesnap.cli.snapshots:snapshots_app",
     "init": "safesnap.cli.init:init",
+    "schedule": "safesnap.cli.schedule:schedule_app",
+    "notify": "safesnap.cli.notify:notify_app",
 }
 BACKUP_COMMANDS: dict[str, str] = {
     "sqlite": "safesnap.cli.backup_sqlite:backup_sqlite",

@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
+from safesnap.config.notify import Healthcheck, Notify
 from safesnap.config.targets import FilesTarget as FilesTarget
 from safesnap.config.targets import MysqlDumpOptions as MysqlDumpOptions
 from safesnap.config.targets import MysqlTarget as MysqlTarget
@@ -157,6 +158,8 @@ class Plan(BaseSettings):
     providers: Providers = Field(default_factory=Providers)
     replicas: list[ObjectStoreReplica] = Field(default_factory=list)
     run: RunOptions = Field(default_factory=RunOptions)
+    notify: list[Notify] = Field(default_factory=list)
+    healthcheck: Healthcheck | None = None
 
     @field_validator("targets")
     @classmethod
