@@ -74,13 +74,14 @@ def test_install_writes_units_that_systemd_analyze_verifies(tmp_path: Path) -> N
         "IOSchedulingClass=idle",
         "ProtectSystem=strict",
         "PrivateTmp=true",
-        f"EnvironmentFile={etc / '.env'}",
         f"WorkingDirectory={etc}",
         f"ExecStart={SAFESNAP} run --config {plan} --env-file {etc / '.env'} --kind nightly",
         f"ReadWritePaths=-{etc / 'dest'} -{etc / 'reports'} -{etc / 'prom'} -{etc}",
     ):
         assert line in text.splitlines(), line
     timer_lines = timer.read_text().splitlines()
+    # The env file is read by safesnap (--env-file), never exported to the programs it starts.
+    assert not any(line.startswith("EnvironmentFile=") for line in text.splitlines())
     assert "OnCalendar=*-*-* 02:30:00" in timer_lines
     assert "RandomizedDelaySec=20m" in timer_lines
     assert "Persistent=true" in timer_lines

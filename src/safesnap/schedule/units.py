@@ -11,8 +11,9 @@ What the units say and why:
   copies stay private and vanish with the run. Paths get a "-" prefix so a missing one (a
   metrics directory not made yet) does not stop the unit from starting; safesnap then reports
   the write it cannot do.
-- EnvironmentFile: the plan's env file, as the issue asks; `--env-file` is passed as well so
-  the values safesnap reads do not depend on systemd's parsing of quotes in that file.
+- No EnvironmentFile: it would export every secret in the env file to every program safesnap
+  starts (dump client, command providers), which docs/reference/plan.md promises never happens.
+  `--env-file` gives safesnap the same values without exporting them.
 - TimeoutStopSec=120: room for the cleanup after SIGTERM (docs/how-to/nightly.md).
 
 Unit files expand `%` specifiers everywhere and `$` in ExecStart, and split ExecStart and
@@ -107,8 +108,6 @@ def render_service(spec: UnitSpec) -> str:
         "Type=oneshot",
         f"WorkingDirectory={_specifiers(check_value('plan path', str(spec.config.parent)))}",
     ]
-    if spec.env_file is not None:
-        lines.append(f"EnvironmentFile={_specifiers(check_value('env file', str(spec.env_file)))}")
     lines += [
         f"ExecStart={exec_start}",
         "TimeoutStopSec=120",
