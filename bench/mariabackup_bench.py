@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import mysql_bench as mb
+# A sibling script, loaded by path (bench/ is not a package).
+mb = runpy.run_path(str(Path(__file__).resolve().parent / "mysql_bench.py"))
 
 CONN = ["--host=127.0.0.1", "--user=root"]
 
@@ -93,31 +92,32 @@ def main() -> None:
     )
     args = parser.parse_args()
     version = subprocess.run(["mariabackup", "--version"], capture_output=True, text=True)
-    results: dict[str, Any] = {"machine": mb.machine(), "mariabackup": version.stderr.strip()}
-    results["data"] = (args.reuse and mb.existing(args.db)) or mb.generate(args.db, args.size_gb)
-    results["data"]["settle_seconds"] = mb.settle()
+    results: dict[str, Any] = {"machine": mb["machine"](), "mariabackup": version.stderr.strip()}
+    reused = args.reuse and mb["existing"](args.db)
+    results["data"] = reused or mb["generate"](args.db, args.size_gb)
+    results["data"]["settle_seconds"] = mb["settle"]()
     print(json.dumps(results, indent=1), flush=True)
     turn = FileLock(Path(tempfile.gettempdir()) / "safesnap-mariadb-tests.lock", timeout=1800)
     with turn, tempfile.TemporaryDirectory(prefix="safesnap-mb-", dir=args.dir) as name:
         tmp = Path(name)
         runs = {
-            "baseline (writer alone, 5 s)": lambda: mb.baseline(args.db),
+            "baseline (writer alone, 5 s)": lambda: mb["baseline"](args.db),
             "mariabackup --backup": lambda: backup(tmp, args.db),
             "mariabackup --prepare": lambda: prepare(tmp),
             "mariabackup --backup --stream=xbstream | zstd -3": lambda: stream_zstd(tmp, args.db),
         }
         if args.with_dump:  # the same session's dump and lock figures, for a fair comparison
-            runs["mysqldump --single-transaction --quick | gzip"] = lambda: mb.mysqldump_gzip(
+            runs["mysqldump --single-transaction --quick | gzip"] = lambda: mb["mysqldump_gzip"](
                 args.db, tmp
             )
-            runs["lock ftwrl + 1 s snapshot"] = lambda: mb.lock(args.db, "ftwrl", 1.0)
+            runs["lock ftwrl + 1 s snapshot"] = lambda: mb["lock"](args.db, "ftwrl", 1.0)
         results["runs"] = {}
         for label, action in runs.items():
-            results["runs"][label] = mb.measured(args.db, tmp, action)
+            results["runs"][label] = mb["measured"](args.db, tmp, action)
             print(label, json.dumps(results["runs"][label]), flush=True)
         shutil.rmtree(tmp / "mb", ignore_errors=True)
     if not args.keep:
-        mb.admin().cursor().execute(f"DROP DATABASE IF EXISTS `{args.db}`")
+        mb["admin"]().cursor().execute(f"DROP DATABASE IF EXISTS `{args.db}`")
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1))
 

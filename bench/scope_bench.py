@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import runpy
 import shutil
 import sqlite3
 import subprocess
@@ -31,9 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from torrust_sqlite_bench import make_db
+# A sibling script, loaded by path (bench/ is not a package).
+make_db = runpy.run_path(str(Path(__file__).resolve().parent / "torrust_sqlite_bench.py"))[
+    "make_db"
+]
 
 SAFESNAP = str(Path(sys.executable).parent / "safesnap")
 CONFIG_FILES = [  # the deployer's backup-paths.txt, plus the compose stack and the index
