@@ -298,6 +298,7 @@ def main() -> None:
     p.add_argument("--cap", type=float, default=60.0, help="time cap per run under the writer (s)")
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--keep-db", type=Path, default=None, help="copy the big database here")
+    p.add_argument("--reuse-db", type=Path, default=None, help="start from a copy of this database")
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args()
     phases = args.phases.split(",")
@@ -309,8 +310,13 @@ def main() -> None:
             report["compress"] = phase_compress(work, args)
         if "copy" in phases or "writer" in phases:
             db = work / "tracker.db"
-            made = make_db(db, args.rows, args.zero_share)
-            report["db"] = {"rows": args.rows, "bytes": db.stat().st_size, "make_s": round(made)}
+            if args.reuse_db:  # a database kept by an earlier run (--keep-db): same data
+                shutil.copyfile(args.reuse_db, db)
+                made = 0.0
+            else:
+                made = make_db(db, args.rows, args.zero_share)
+            report["db"] = {"rows": args.rows, "bytes": db.stat().st_size, "make_s": round(made),
+                            "reused": str(args.reuse_db)}  # fmt: skip
             print(json.dumps(report["db"]), flush=True)
             if "copy" in phases:
                 report["copy"] = phase_copy(work, db)
