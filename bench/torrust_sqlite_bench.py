@@ -136,7 +136,8 @@ def phase_compress(work: Path, args: argparse.Namespace) -> list[dict]:
     print(f"# compress: {args.compress_rows} rows, {size} bytes, made in {made:.1f} s", flush=True)
     drop_caches_of(db)
     out, rows = work / "c.out", []
-    for name, comp, decomp in CODECS:  # bounded: fixed list
+    wanted = args.codecs.split(",") if args.codecs else [c[0] for c in CODECS]
+    for name, comp, decomp in (c for c in CODECS if c[0] in wanted):  # bounded: fixed list
         wall, cpu = timed(f"{comp} < {db} > {out}")
         dwall, _ = timed(f"{decomp} < {out} > /dev/null")
         rows.append(row(name, wall, cpu, out.stat().st_size, size, decompress_s=round(dwall, 2)))
@@ -293,6 +294,7 @@ def main() -> None:
     p.add_argument("--phases", default="compress,copy,writer")
     p.add_argument("--rows", type=int, default=10_000_000, help="copy/writer database rows")
     p.add_argument("--compress-rows", type=int, default=1_000_000)
+    p.add_argument("--codecs", default="", help="comma list of CODECS names (default: all)")
     p.add_argument("--zero-share", type=float, default=0.9, help="share of completed = 0")
     p.add_argument("--writer-modes", default="delete,wal")
     p.add_argument("--cap", type=float, default=60.0, help="time cap per run under the writer (s)")
