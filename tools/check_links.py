@@ -49,8 +49,9 @@ class Broken:
         return f"{shown}:{self.line}: {self.target}: {self.reason}"
 
 
-def prose_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line) outside fenced code blocks, code spans blanked out."""
+def prose_lines(text: str, *, blank_code: bool = True) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) outside fenced code blocks, code spans blanked out unless
+    blank_code is False (a heading's code span is part of its anchor)."""
     fence: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         match = FENCE.match(line)
@@ -60,7 +61,8 @@ def prose_lines(text: str) -> Iterator[tuple[int, str]]:
             if closes(fence, line, match):
                 fence = None
         else:
-            yield number, CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+            blanked = CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+            yield number, blanked if blank_code else line
 
 
 def closes(fence: str, line: str, match: re.Match[str] | None) -> bool:
@@ -85,7 +87,7 @@ def anchors(path: Path) -> frozenset[str]:
     seen: dict[str, int] = {}
     found: set[str] = set()
     text = path.read_text(encoding="utf-8")
-    for _, line in prose_lines(text):
+    for _, line in prose_lines(text, blank_code=False):
         found.update(HTML_ANCHOR.findall(line))
         match = HEADING.match(line)
         if not match:

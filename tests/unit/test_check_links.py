@@ -30,6 +30,11 @@ def test_repeated_headings_and_html_anchors(tmp_path: Path) -> None:
     assert anchors(page) == {"intro", "intro-1", "intro-2", "custom"}
 
 
+def test_code_spans_in_headings_are_part_of_the_anchor(tmp_path: Path) -> None:
+    page = write(tmp_path / "p.md", "# Stopping a run (systemd stop, Ctrl-C, `kill -9`)\n")
+    assert anchors(page) == {"stopping-a-run-systemd-stop-ctrl-c-kill--9"}
+
+
 def test_good_links_pass(tmp_path: Path) -> None:
     write(tmp_path / "docs" / "ref.md", "# Reference\n\n## Exit codes\n")
     write(tmp_path / "docs" / "img.png", "x")
