@@ -210,3 +210,12 @@ class PrivilegeError(SourceError):
     artifact being verified stays, unverified. Shares exit code 3 with source_unusable."""
 
     code = "privilege_missing"
+
+
+class DecryptionError(IntegrityError):
+    """An encrypted artifact cannot be decrypted: no identity given, the identity file is
+    unreadable, or none of its keys matches the artifact's recipients (or the ciphertext is
+    damaged). Nothing was written at the restore target. Shares exit code 5 with
+    integrity_failed: the artifact cannot be trusted or read with what was given."""
+
+    code = "decryption_failed"

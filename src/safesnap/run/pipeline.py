@@ -285,13 +285,9 @@ def _prune(plan: Plan, target: AnyTarget, dest: Path) -> dict[str, Any]:
 def _replicate(
     plan: Plan, outcome: BackupOutcome, target: AnyTarget, request: RunRequest
 ) -> dict[str, Any]:
-    from safesnap.run.replicate import replicate_artifact
+    from safesnap.run.replicate import replicate_to_all
 
-    copies = [
-        replicate_artifact(outcome.artifact, replica, target=target.name, env_file=request.env_file)
-        for replica in plan.replicas
-    ]
-    return {"replicas": copies}
+    return replicate_to_all(plan, outcome.artifact, target=target.name, env_file=request.env_file)
 
 
 def _provider_once(
