@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.config.plan import ObjectStoreReplica, resolve_secret
-from safesnap.errors import ProviderError
+from safesnap.errors import ConfigError, ProviderError
 
 _PERMANENT_S3_ERRORS = (
     "NoSuchBucket",
@@ -96,3 +96,29 @@ def s3_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (ClientError, BotoCoreError, Boto3Error)
+
+
+def replica_named(replicas: list[ObjectStoreReplica], name: str) -> ObjectStoreReplica:
+    """The plan's replica called `name`; ConfigError listing the ones there are."""
+    for replica in replicas:
+        if replica.name == name:
+            return replica
+    known = ", ".join(r.name for r in replicas) or "none"
+    raise ConfigError(
+        f"no replica named {name!r} in the plan (replicas: {known})",
+        hint="Name one of the plan's [[replicas]] (its `name` key).",
+    )
+
+
+def replica_for_url(replicas: list[ObjectStoreReplica], url: str) -> tuple[ObjectStoreReplica, str]:
+    """`s3://bucket/key` -> (the plan's replica for that bucket, key). The plan supplies the
+    endpoint, region and credentials variables; the URL only says which object."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    matches = [r for r in replicas if r.bucket == bucket]
+    prefixed = [r for r in matches if key.startswith(target_prefix(r))]
+    if not key or not (prefixed or matches):
+        raise ConfigError(
+            f"{url}: no replica of the plan uses bucket {bucket!r} (or no key given)",
+            hint="s3://BUCKET/KEY needs --config with that bucket in [[replicas]].",
+        )
+    return (prefixed or matches)[0], key

@@ -243,7 +243,8 @@ def _record_failure(result: TargetResult, step: str, exc: Exception, seconds: fl
 
 def _summary(name: str, details: dict[str, Any]) -> dict[str, Any]:
     # The step entry keeps small facts only; big ones (the full snapshot list) live on the target.
-    keep_lists = name.endswith("prune")
+    # The replicate step's per-replica entries (key, pruned objects) are what its report says.
+    keep_lists = name.endswith("prune") or name == "replicate"
     return {k: v for k, v in details.items() if keep_lists or not isinstance(v, list | dict)}
 
 
