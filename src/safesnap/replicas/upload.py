@@ -18,15 +18,16 @@ never counts as a backup either way).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from safesnap.artifacts.encryption import ENCRYPTED_SUFFIX, encrypt_stream, parse_recipients
-from safesnap.artifacts.hashio import HashingReader
 from safesnap.artifacts.store import ArtifactInfo, read_manifest
 from safesnap.config.plan import ObjectStoreReplica
 from safesnap.errors import ArtifactError, ProviderError
@@ -93,20 +94,24 @@ def _upload_file(
         raise s3_failure(exc, replica, "upload to", key) from None
 
 
-class _FullReads(HashingReader):
-    """Hash the pipe's bytes; `read(n)` returns n bytes unless at EOF. boto3 takes each read
-    of a non-seekable stream as one multipart part, and S3 refuses parts below 5 MiB."""
+class _PipeReader(io.RawIOBase):
+    """Hash and count the ciphertext as boto3 reads it. `read(n)` returns n bytes unless at
+    EOF (a BufferedReader over a blocking pipe waits for them): boto3 takes each read of a
+    non-seekable stream as one multipart part, and S3 refuses parts below 5 MiB."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._pipe = pipe
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        out = bytearray()
-        while len(out) < size:
-            piece = super().read(size - len(out))
-            if not piece:
-                break
-            out += piece
-        return bytes(out)
+        data = self._pipe.read(-1 if size is None else size)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
 
 
 def _upload_encrypted(
@@ -124,7 +129,7 @@ def _upload_encrypted(
 
     worker = threading.Thread(target=encrypt, name="safesnap-encrypt", daemon=True)
     with open(read_fd, "rb") as pipe:
-        stream = _FullReads(pipe)
+        stream = _PipeReader(pipe)
         worker.start()
         try:
             client.upload_fileobj(
