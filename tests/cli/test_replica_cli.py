@@ -126,3 +126,11 @@ def test_unknown_replica_is_a_config_error(ran: Path, capsys: pytest.CaptureFixt
     code, out, _ = cli(capsys, "list", "--config", str(ran), "--replica", "nope", "--json")
     assert code == 2
     assert "replicas: dr" in out["error"]["message"]
+
+
+def test_list_replica_lines_for_cron(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "list", "--config", str(ran), "--replica", "dr")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert all(" verified encrypted safesnap/tracker/" in line for line in lines)
