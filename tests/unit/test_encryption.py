@@ -121,3 +121,20 @@ def test_plan_accepts_age_keys_and_replica_options(tmp_path: Path) -> None:
     assert replica.addressing_style == "path"
     assert replica.retention is not None
     assert replica.retention.keep_last == 2
+
+
+def test_config_check_catches_a_mistyped_recipient(tmp_path: Path) -> None:
+    from safesnap.config.check import plan_problems
+
+    good = make_age_key(tmp_path / "k").recipient
+    typo = good[:-1] + ("q" if good[-1] != "q" else "p")  # still age1 + bech32 characters
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[destination]\npath = "/tmp/x"\n'
+        f'[encryption]\nrecipients = ["{good}", "{typo}"]\n'
+        f'[[targets]]\nname = "t"\nengine = "sqlite"\npath = "{plan}"\n'
+    )
+    problems = plan_problems(load_plan(plan), "plan.toml")
+    assert problems == [
+        "plan.toml: encryption.recipients[1]: not a valid age public key (bad checksum?)"
+    ]

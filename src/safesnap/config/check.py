@@ -27,7 +27,7 @@ from safesnap_providers.hetzner.config import HetznerSettings
 
 def plan_problems(plan: Plan, where: str) -> list[str]:
     """Every problem found, each prefixed with `where` (the plan file)."""
-    found = [*_source_files(plan), *_secrets(plan)]
+    found = [*_source_files(plan), *_secrets(plan), *_recipients(plan)]
     return [f"{where}: {key}: {what}" for key, what in found]
 
 
@@ -102,3 +102,18 @@ def _has_value(var_name: str) -> bool:
 
 def _unset(var_name: str) -> str:
     return f"{unset_secret(var_name)}; set it in the --env-file, or export it"
+
+
+def _recipients(plan: Plan) -> Iterator[tuple[str, str]]:
+    """The plan's shape check cannot see a bech32 checksum; a mistyped key would fail the
+    nightly upload. pyrage is imported only for plans with [encryption]."""
+    if plan.encryption is None:
+        return
+    from safesnap.artifacts.encryption import parse_recipients
+    from safesnap.errors import ConfigError
+
+    for i, recipient in enumerate(plan.encryption.recipients):
+        try:
+            parse_recipients([recipient])
+        except ConfigError:
+            yield f"encryption.recipients[{i}]", "not a valid age public key (bad checksum?)"
