@@ -227,3 +227,12 @@ class ScheduleError(SafesnapError):
 
     code = "schedule_failed"
     exit_code = 14
+
+
+class DecryptionError(IntegrityError):
+    """An encrypted artifact cannot be decrypted: no identity given, the identity file is
+    unreadable, or none of its keys matches the artifact's recipients (or the ciphertext is
+    damaged). Nothing was written at the restore target. Shares exit code 5 with
+    integrity_failed: the artifact cannot be trusted or read with what was given."""
+
+    code = "decryption_failed"

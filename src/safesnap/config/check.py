@@ -27,7 +27,7 @@ from safesnap_providers.hetzner.config import HetznerSettings
 
 def plan_problems(plan: Plan, where: str) -> list[str]:
     """Every problem found, each prefixed with `where` (the plan file)."""
-    found = [*_source_files(plan), *_secrets(plan), *_notify_secrets(plan)]
+    found = [*_source_files(plan), *_secrets(plan), *_notify_secrets(plan), *_recipients(plan)]
     return [f"{where}: {key}: {what}" for key, what in found]
 
 
@@ -112,3 +112,18 @@ def _notify_secrets(plan: Plan) -> Iterator[tuple[str, str]]:
     for key, name in entries:
         if name and not _has_value(name):
             yield key, _unset(name)
+
+
+def _recipients(plan: Plan) -> Iterator[tuple[str, str]]:
+    """The plan's shape check cannot see a bech32 checksum; a mistyped key would fail the
+    nightly upload. pyrage is imported only for plans with [encryption]."""
+    if plan.encryption is None:
+        return
+    from safesnap.artifacts.encryption import parse_recipients
+    from safesnap.errors import ConfigError
+
+    for i, recipient in enumerate(plan.encryption.recipients):
+        try:
+            parse_recipients([recipient])
+        except ConfigError:
+            yield f"encryption.recipients[{i}]", "not a valid age public key (bad checksum?)"

@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
+from safesnap.artifacts.encryption import RECIPIENT as _AGE_RECIPIENT
 from safesnap.config.notify import Healthcheck, Notify
 from safesnap.config.targets import FilesTarget as FilesTarget
 from safesnap.config.targets import MysqlDumpOptions as MysqlDumpOptions
@@ -111,6 +112,29 @@ class ObjectStoreReplica(Strict):
     endpoint_url: str | None = None
     access_key_env: str | None = None
     secret_key_env: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        description="S3 addressing: `path` for MinIO and stores without bucket subdomains.",
+    )
+    retention: Retention | None = Field(
+        None, description="Retention on this bucket; default: the plan's [retention]."
+    )
+
+
+class Encryption(Strict):
+    """`[encryption]`: age public keys; every artifact is encrypted before it leaves the host."""
+
+    recipients: list[str] = Field(
+        min_length=1, description="age public keys (age1...); the plan holds no secret."
+    )
+
+    @field_validator("recipients")
+    @classmethod
+    def _age_keys(cls, recipients: list[str]) -> list[str]:
+        bad = [r for r in recipients if not _AGE_RECIPIENT.match(r.strip())]
+        if bad:
+            raise ValueError(f"not an age public key (age1...): {', '.join(bad)}")
+        return [r.strip() for r in recipients]
 
 
 class RunOptions(Strict):
@@ -160,6 +184,7 @@ class Plan(BaseSettings):
     run: RunOptions = Field(default_factory=RunOptions)
     notify: list[Notify] = Field(default_factory=list)
     healthcheck: Healthcheck | None = None
+    encryption: Encryption | None = None
 
     @field_validator("targets")
     @classmethod
