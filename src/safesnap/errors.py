@@ -210,3 +210,12 @@ class PrivilegeError(SourceError):
     artifact being verified stays, unverified. Shares exit code 3 with source_unusable."""
 
     code = "privilege_missing"
+
+
+class DrillFailedError(SafesnapError):
+    """A drill finished and at least one target's newest backup did not fetch, checksum,
+    restore or check (details in the drill report); the other targets were drilled and the
+    report, drill_report_file and metrics were written. Scratch data was removed."""
+
+    code = "drill_failed"
+    exit_code = 13

@@ -16,6 +16,7 @@ ROOT_COMMANDS: dict[str, str] = {
     "backup": "safesnap.cli.backup:backup_app",
     "config": "safesnap.cli.config:config_app",
     "snapshots": "safesnap.cli.snapshots:snapshots_app",
+    "drill": "safesnap.cli.drill:drill",
 }
 BACKUP_COMMANDS: dict[str, str] = {
     "sqlite": "safesnap.cli.backup_sqlite:backup_sqlite",
