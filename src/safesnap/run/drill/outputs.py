@@ -5,7 +5,7 @@
   per target: success of the last drill, when it ended, when a drill last succeeded (kept
   across failed drills, so "no drill succeeded for 8 days" is one alert rule), restored bytes
   and duration;
-- `<destination>/.safesnap-drill.json`: when the last drill ran, read by the run's cadence.
+- `<destination>/.safesnap-drill-state.json`: when the last drill ran, read by the run's cadence.
 Each output is written on its own: one that fails never stops the others.
 """
 
@@ -23,7 +23,7 @@ from safesnap.output import log
 from safesnap.run.report import RunReport, write_report_file
 from safesnap.run.textfile import own_samples, read_lines, rewrite
 
-STATE_NAME = ".safesnap-drill.json"
+STATE_NAME = ".safesnap-drill-state.json"
 PREFIX = "safesnap_drill_"
 FAMILIES = {
     "safesnap_drill_success": ("gauge", "1 when the last drill of the target succeeded."),
