@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.artifacts",
     "tests.fixtures.faults",
+    "tests.fixtures.replicas",
 ]

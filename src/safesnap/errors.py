@@ -212,6 +212,15 @@ class PrivilegeError(SourceError):
     code = "privilege_missing"
 
 
+class DecryptionError(IntegrityError):
+    """An encrypted artifact cannot be decrypted: no identity given, the identity file is
+    unreadable, or none of its keys matches the artifact's recipients (or the ciphertext is
+    damaged). Nothing was written at the restore target. Shares exit code 5 with
+    integrity_failed: the artifact cannot be trusted or read with what was given."""
+
+    code = "decryption_failed"
+
+
 class DrillFailedError(SafesnapError):
     """A drill finished and at least one target's newest backup did not fetch, checksum,
     restore or check (details in the drill report); the other targets were drilled and the

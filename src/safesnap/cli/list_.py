@@ -1,5 +1,6 @@
 """`safesnap list --dest DIR`: the backups in a destination, newest first, and the bytes that
-temp files of interrupted runs still take (the next `run`, `backup` or `prune` removes them)."""
+temp files of interrupted runs still take (the next `run`, `backup` or `prune` removes them).
+With `--replica NAME` (and the plan): what that replica bucket holds (cli/list_replica.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import typer
 from rich.table import Table
 
 from safesnap.artifacts.catalog import TempFile, find_temporaries, scan
-from safesnap.cli.options import JsonOpt
+from safesnap.cli.list_replica import size_text
+from safesnap.cli.options import ConfigOpt, EnvFileOpt, JsonOpt
+from safesnap.errors import ConfigError
 from safesnap.output import (
     print_json,
     say,
@@ -17,15 +20,6 @@ from safesnap.output import (
     stdout_console,
     stdout_is_terminal,
 )
-
-
-def _size(n: object) -> str:
-    value = float(n) if isinstance(n, int | float) else 0.0
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
 
 
 def _table(rows: list[dict[str, object]]) -> None:
@@ -37,7 +31,7 @@ def _table(rows: list[dict[str, object]]) -> None:
             str(row["target"]),
             str(row["engine"]),
             str(row["kind"]),
-            _size(row["bytes"]),
+            size_text(row["bytes"]),
             "yes" if row["verified"] else "no",
             Path(str(row["artifact"])).name,
         )
@@ -45,11 +39,29 @@ def _table(rows: list[dict[str, object]]) -> None:
 
 
 def list_artifacts(
-    dest: Path = typer.Option(..., "--dest", help="Destination directory (searched recursively)."),
+    dest: Path | None = typer.Option(
+        None, "--dest", help="Destination directory (searched recursively)."
+    ),
     target: str | None = typer.Option(None, "--target", help="Only this target."),
     json_out: bool = JsonOpt,
+    config: Path | None = ConfigOpt,
+    replica: str | None = typer.Option(
+        None, "--replica", help="List this replica bucket of the plan instead of a directory."
+    ),
+    env_file: Path | None = EnvFileOpt,
 ) -> None:
     """List backups (artifacts with a valid manifest), newest first, and leftover temp files."""
+    if replica is not None:
+        from safesnap.cli.list_replica import list_replica  # boto3 only when asked for
+
+        list_replica(config, replica, target, json_out=json_out, env_file=env_file)
+        return
+    if dest is None:
+        if config is None:
+            raise ConfigError("give --dest DIR, or --config PLAN (its destination, or --replica)")
+        from safesnap.config.plan import load_plan
+
+        dest = load_plan(config, env_file=env_file).destination.path
     found = scan(dest, target=target)
     temps = find_temporaries(dest)  # all targets: a temp file's name need not say whose it is
     rows = [entry.summary() for entry in found.entries]
@@ -91,13 +103,13 @@ def _leftover(temps: list[TempFile]) -> dict[str, int]:
 def _print_temporaries(temps: list[TempFile]) -> None:
     for temp in temps:
         state = "in use by a running safesnap" if temp.in_use else "left by an interrupted run"
-        line = f"temp file ({state}): {temp.path} ({_size(temp.bytes)})"
+        line = f"temp file ({state}): {temp.path} ({size_text(temp.bytes)})"
         stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)
     left = _leftover(temps)
     if left["leftover_temp_files"]:
         stderr_console.print(
             f"[yellow]leftover temporary files:[/] {left['leftover_temp_files']}, "
-            f"{_size(left['leftover_temp_bytes'])} ({left['leftover_temp_bytes']} bytes); "
+            f"{size_text(left['leftover_temp_bytes'])} ({left['leftover_temp_bytes']} bytes); "
             "the next `safesnap run`, `backup` or `prune` removes them",
             highlight=False,
             soft_wrap=True,

@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
+from safesnap.artifacts.encryption import RECIPIENT as _AGE_RECIPIENT
 from safesnap.config.targets import FilesTarget as FilesTarget
 from safesnap.config.targets import MysqlDumpOptions as MysqlDumpOptions
 from safesnap.config.targets import MysqlTarget as MysqlTarget
@@ -110,6 +111,29 @@ class ObjectStoreReplica(Strict):
     endpoint_url: str | None = None
     access_key_env: str | None = None
     secret_key_env: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        description="S3 addressing: `path` for MinIO and stores without bucket subdomains.",
+    )
+    retention: Retention | None = Field(
+        None, description="Retention on this bucket; default: the plan's [retention]."
+    )
+
+
+class Encryption(Strict):
+    """`[encryption]`: age public keys; every artifact is encrypted before it leaves the host."""
+
+    recipients: list[str] = Field(
+        min_length=1, description="age public keys (age1...); the plan holds no secret."
+    )
+
+    @field_validator("recipients")
+    @classmethod
+    def _age_keys(cls, recipients: list[str]) -> list[str]:
+        bad = [r for r in recipients if not _AGE_RECIPIENT.match(r.strip())]
+        if bad:
+            raise ValueError(f"not an age public key (age1...): {', '.join(bad)}")
+        return [r.strip() for r in recipients]
 
 
 class RunOptions(Strict):
@@ -173,6 +197,7 @@ class Plan(BaseSettings):
     providers: Providers = Field(default_factory=Providers)
     replicas: list[ObjectStoreReplica] = Field(default_factory=list)
     run: RunOptions = Field(default_factory=RunOptions)
+    encryption: Encryption | None = None
 
     @field_validator("targets")
     @classmethod

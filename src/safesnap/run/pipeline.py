@@ -250,7 +250,8 @@ def _record_failure(result: TargetResult, step: str, exc: Exception, seconds: fl
 
 def _summary(name: str, details: dict[str, Any]) -> dict[str, Any]:
     # The step entry keeps small facts only; big ones (the full snapshot list) live on the target.
-    keep_lists = name.endswith("prune")
+    # The replicate step's per-replica entries (key, pruned objects) are what its report says.
+    keep_lists = name.endswith("prune") or name == "replicate"
     return {k: v for k, v in details.items() if keep_lists or not isinstance(v, list | dict)}
 
 
@@ -292,13 +293,9 @@ def _prune(plan: Plan, target: AnyTarget, dest: Path) -> dict[str, Any]:
 def _replicate(
     plan: Plan, outcome: BackupOutcome, target: AnyTarget, request: RunRequest
 ) -> dict[str, Any]:
-    from safesnap.run.replicate import replicate_artifact
+    from safesnap.run.replicate import replicate_to_all
 
-    copies = [
-        replicate_artifact(outcome.artifact, replica, target=target.name, env_file=request.env_file)
-        for replica in plan.replicas
-    ]
-    return {"replicas": copies}
+    return replicate_to_all(plan, outcome.artifact, target=target.name, env_file=request.env_file)
 
 
 def _provider_once(
