@@ -125,28 +125,37 @@ def _artifact_drill(
     result: TargetResult,
 ) -> None:
     with scratch_dir(root, target.name) as scratch:
-        artifact = _step(result, "fetch", lambda: _fetch(plan, target, request, replica, scratch))
-        if artifact is None:
-            return
-        result.artifact = str(artifact)
-        manifest = _step(
-            result,
-            "checksum",
-            lambda: check_checksums(artifact, request.progress),
-            _manifest_summary,
-        )
-        if manifest is None:
-            return
-        result.sha256 = manifest.get("sha256")
-        options = target_options(target)
-        restored = _step(
-            result, "restore", lambda: restore_and_check(artifact, manifest, scratch, options)
-        )
-        if restored is not None:
-            result.facts["restored_bytes"] = restored["restored_bytes"]
-            if "row_counts" in restored:
-                result.facts["row_counts"] = restored["row_counts"]
+        _in_scratch(plan, target, request, replica, scratch, result)
     result.facts["scratch_removed"] = not scratch.exists()
+
+
+def _in_scratch(
+    plan: Plan,
+    target: AnyTarget,
+    request: DrillRequest,
+    replica: ObjectStoreReplica | None,
+    scratch: Path,
+    result: TargetResult,
+) -> None:
+    """fetch -> checksum -> restore; a failed step skips the ones after it."""
+    artifact = _step(result, "fetch", lambda: _fetch(plan, target, request, replica, scratch))
+    if artifact is None:
+        return
+    result.artifact = str(artifact)
+    manifest = _step(
+        result, "checksum", lambda: check_checksums(artifact, request.progress), _manifest_summary
+    )
+    if manifest is None:
+        return
+    result.sha256 = manifest.get("sha256")
+    options = target_options(target)
+    restored = _step(
+        result, "restore", lambda: restore_and_check(artifact, manifest, scratch, options)
+    )
+    if restored is not None:
+        result.facts["restored_bytes"] = restored["restored_bytes"]
+        if "row_counts" in restored:
+            result.facts["row_counts"] = restored["row_counts"]
 
 
 def _fetch(
@@ -171,9 +180,17 @@ def _fetch(
 def _fetch_replica(
     replica: ObjectStoreReplica, target: AnyTarget, request: DrillRequest, scratch: Path
 ) -> Path:
-    raise ConfigError(
-        f"drilling from replica {replica.name} ({target.name}, {request.replica}, {scratch}) "
-        "needs replica downloads, which this build does not have yet"
+    """Download, check both checksums and decrypt into the scratch directory (replicas/fetch.py):
+    a damaged or undecryptable object fails here, before anything is restored."""
+    from safesnap.replicas.fetch import fetch_latest
+
+    return fetch_latest(
+        replica,
+        target.name,
+        scratch / "fetched",
+        identity=request.identity,
+        env_file=request.env_file,
+        progress=request.progress,
     )
 
 
