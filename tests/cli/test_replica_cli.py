@@ -71,7 +71,7 @@ def test_list_replica_newest_first_with_state(
     assert rows[0]["created_at"] > rows[1]["created_at"]
     assert all(r["verified"] and r["encrypted"] for r in rows)
     assert all(replica_bucket.body(r["key"]).startswith(AGE_MAGIC) for r in rows)
-    assert len(replica_bucket.keys()) == 4  # two objects, two manifests
+    assert len(replica_bucket.object_keys()) == 4  # two objects, two manifests
 
 
 def test_restore_from_replica_with_identity(
@@ -95,7 +95,7 @@ def test_restore_s3_url_alias(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SAFESNAP_AGE_IDENTITY_FILE", str(age_key.identity_file))
-    oldest = next(k for k in replica_bucket.keys() if k.endswith(".age"))  # noqa: SIM118
+    oldest = next(k for k in replica_bucket.object_keys() if k.endswith(".age"))
     to = tmp_path / "old.db"
     url = f"s3://{replica_bucket.name}/{oldest}"
     code, out, err = cli(capsys, "restore", url, "--config", str(ran), "--to", str(to), "--json")
@@ -126,3 +126,11 @@ def test_unknown_replica_is_a_config_error(ran: Path, capsys: pytest.CaptureFixt
     code, out, _ = cli(capsys, "list", "--config", str(ran), "--replica", "nope", "--json")
     assert code == 2
     assert "replicas: dr" in out["error"]["message"]
+
+
+def test_list_replica_lines_for_cron(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "list", "--config", str(ran), "--replica", "dr")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert all(" verified encrypted safesnap/tracker/" in line for line in lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("pymysql", "boto3", "botocore", "hcloud", "digitalocean")
+HEAVY += ("pyrage",)  # age encryption: only replicas with [encryption] and restores load it
 
 PROBE = """
 import json, sys

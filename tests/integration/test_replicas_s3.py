@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.fixtures.artifacts import MakeArtifact, small_sqlite_db
+from tests.fixtures.artifacts import MakeArtifact, flip_byte, small_sqlite_db
 from tests.fixtures.replicas import AgeKey, Bucket, make_age_key
 
 from safesnap.artifacts.encryption import AGE_MAGIC
@@ -17,7 +18,7 @@ from safesnap.artifacts.store import ArtifactInfo, read_manifest
 from safesnap.config.plan import Retention, SqliteTarget
 from safesnap.engines import BackupContext
 from safesnap.engines.sqlite.engine import ENGINE
-from safesnap.errors import ArtifactError, DecryptionError, IntegrityError
+from safesnap.errors import ArtifactError, DecryptionError, IntegrityError, ProviderError
 from safesnap.replicas.fetch import fetch_latest
 from safesnap.replicas.listing import scan_replica
 from safesnap.replicas.prune import prune_replica
@@ -183,7 +184,7 @@ def test_retention_keeps_exactly_the_kept_and_never_a_foreign_object(
         pruned = prune_replica(replica, keep_two, target="tracker")
         assert len(pruned.kept) == min(i + 1, 2)
     expected = sorted([*uploaded[-2:], *(k + ".manifest.json" for k in uploaded[-2:]), *foreign])
-    assert bucket.keys() == expected
+    assert bucket.object_keys() == expected
     found = scan_replica(bucket.s3, replica, "tracker")
     assert [e.key for e in found.entries] == uploaded[-1:-3:-1]
     assert found.foreign == ["safesnap/tracker/notes.txt"]
@@ -219,4 +220,62 @@ def test_replica_retention_overrides_the_plan(
     result = prune_replica(replica, Retention(keep_last=5), target="tracker")
     assert len(result.kept) == 1
     assert len(result.deleted) == 2
-    assert len(replica_bucket.keys()) == 2
+    assert len(replica_bucket.object_keys()) == 2
+
+
+def test_encrypted_upload_to_a_missing_bucket_fails_cleanly(
+    tmp_path: Path, replica_bucket: Bucket, age_key: AgeKey
+) -> None:
+    artifact = _backup(tmp_path)
+    replica = replica_bucket.replica.model_copy(update={"bucket": "no-such-bucket"})
+    with pytest.raises(ProviderError) as info:
+        replicate_artifact(artifact, replica, target="tracker", recipients=[age_key.recipient])
+    assert info.value.transient is False
+    assert "no-such-bucket" in info.value.message
+    assert not [t for t in threading.enumerate() if t.name == "safesnap-encrypt"]
+    assert artifact.path.is_file()
+    assert artifact.manifest_path.is_file()
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_a_local_artifact_changed_since_backup_is_not_uploaded(
+    tmp_path: Path, replica_bucket: Bucket, age_key: AgeKey, encrypted: bool
+) -> None:
+    artifact = _backup(tmp_path)
+    flip_byte(artifact.path, -200)  # bit rot after the backup was verified
+    recipients = [age_key.recipient] if encrypted else []
+    with pytest.raises(IntegrityError, match="does not match its manifest"):
+        replicate_artifact(
+            artifact, replica_bucket.replica, target="tracker", recipients=recipients
+        )
+    assert replica_bucket.object_keys() == []  # neither the object nor a manifest
+
+
+def test_path_style_addressing_reaches_the_client(replica_bucket: Bucket) -> None:
+    from safesnap.replicas.client import object_store_client
+
+    client = object_store_client(replica_bucket.replica)
+    assert client.meta.config.s3["addressing_style"] == "path"
+    virtual = replica_bucket.replica.model_copy(update={"addressing_style": "virtual"})
+    assert object_store_client(virtual).meta.config.s3["addressing_style"] == "virtual"
+
+
+def test_a_failing_replica_does_not_stop_the_next_one(
+    tmp_path: Path, replica_bucket: Bucket
+) -> None:
+    from safesnap.config.plan import load_plan
+    from safesnap.run.replicate import replicate_to_all
+
+    artifact = _backup(tmp_path)
+    endpoint = replica_bucket.replica.endpoint_url
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        f'[destination]\npath = "{tmp_path / "dest"}"\n'
+        f'[[targets]]\nname = "tracker"\nengine = "sqlite"\npath = "{tmp_path / "x.db"}"\n'
+        f'[[replicas]]\nname = "broken"\nbucket = "no-such-bucket"\nendpoint_url = "{endpoint}"\n'
+        f'[[replicas]]\nname = "dr"\nbucket = "{replica_bucket.name}"\n'
+        f'endpoint_url = "{endpoint}"\nregion = "eu-central-1"\n'
+    )
+    with pytest.raises(ProviderError, match="no-such-bucket"):
+        replicate_to_all(load_plan(plan_file), artifact, target="tracker")
+    assert f"safesnap/tracker/{artifact.path.name}" in replica_bucket.object_keys()

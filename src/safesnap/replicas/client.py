@@ -23,8 +23,9 @@ _PERMANENT_S3_ERRORS = (
     "(403)",
 )
 # Multipart pieces: 16 MiB x 4 threads bounds the upload's buffers to ~64 MiB whatever the
-# artifact's size (boto3 reads a non-seekable stream one part at a time). 16 MiB parts also
-# keep a 17 GB artifact (~1,040 parts) far below S3's 10,000-part limit up to ~160 GB.
+# artifact's size (boto3 reads a file by ranges, a non-seekable stream one part at a time).
+# 16 MiB parts also keep a 17 GB artifact at ~1,040 parts, far below S3's 10,000-part limit
+# (reached at ~160 GB).
 PART_BYTES = 16 * 1024 * 1024
 CONCURRENCY = 4
 
@@ -60,11 +61,17 @@ def object_store_client(replica: ObjectStoreReplica, *, env_file: Path | None = 
 def transfer_config() -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(
+    config = TransferConfig(
         multipart_threshold=PART_BYTES,
         multipart_chunksize=PART_BYTES,
         max_concurrency=CONCURRENCY,
     )
+    # A non-seekable stream (the encryption pipe) is read into memory a part at a time;
+    # s3transfer's default allows 10 such parts queued (160 MiB here): bound it to the parts
+    # in flight. Not a constructor argument of boto3's TransferConfig, an attribute of
+    # s3transfer's (its base class).
+    config.max_in_memory_upload_chunks = CONCURRENCY
+    return config
 
 
 def target_prefix(replica: ObjectStoreReplica, target: str | None = None) -> str:

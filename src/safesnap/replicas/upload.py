@@ -1,8 +1,10 @@
 """Upload one artifact to a replica: the object first, the manifest last.
 
 A listing of the bucket never shows a manifest without its object (the same rule as on disk).
-Memory is bounded whatever the artifact's size: boto3's multipart transfer reads the file (or
-the encryption pipe) one part at a time (client.PART_BYTES x client.CONCURRENCY).
+Memory is bounded whatever the artifact's size: the artifact is read once, in order, as a
+non-seekable stream, and boto3's multipart transfer holds at most client.CONCURRENCY parts of
+client.PART_BYTES. The bytes read are hashed on the way: if they are not the ones the manifest
+describes (the file changed since backup and verify), the upload fails and is removed.
 
 Encrypted (plan `[encryption] recipients`): a thread encrypts the artifact with age into a pipe
 and boto3 uploads from the other end, so the ciphertext never exists on disk (no second copy)
@@ -10,7 +12,7 @@ or whole in memory. Its sha256 and size are computed as it streams past and go i
 replica's manifest (`stored_sha256`, `stored_bytes`) beside the artifact's own (`sha256`, the
 plaintext artifact, and `source_sha256`, the content), so a download checks both.
 
-After the upload a HEAD checks the size and the artifact sha256 carried in the object's
+After the upload a HEAD checks the stored size and the artifact sha256 carried in the object's
 metadata; on any failure the partial object is removed (best effort: it has no manifest, so it
 never counts as a backup either way).
 """
@@ -18,18 +20,19 @@ never counts as a backup either way).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from safesnap.artifacts.encryption import ENCRYPTED_SUFFIX, encrypt_stream, parse_recipients
-from safesnap.artifacts.hashio import HashingReader
 from safesnap.artifacts.store import ArtifactInfo, read_manifest
 from safesnap.config.plan import ObjectStoreReplica
-from safesnap.errors import ArtifactError, ProviderError
+from safesnap.errors import ArtifactError, IntegrityError, ProviderError
 from safesnap.replicas.client import (
     object_key,
     object_store_client,
@@ -55,10 +58,11 @@ def replicate_artifact(
     manifest = read_manifest(artifact.path)  # now, not at backup time: verify marked it
     try:
         if parsed is not None:
-            stored_sha, stored_bytes = _upload_encrypted(client, replica, artifact, key, parsed)
+            sent, stored = _upload_encrypted(client, replica, artifact, key, parsed)
         else:
-            _upload_file(client, replica, artifact, key)
-            stored_sha, stored_bytes = artifact.sha256, artifact.bytes
+            sent = stored = _upload_plain(client, replica, artifact, key)
+        _check_sent(artifact, sent)
+        stored_sha, stored_bytes = stored.hash.hexdigest(), stored.count
         _check_uploaded(client, replica, key, stored_bytes, artifact.sha256)
         manifest.update(stored_sha256=stored_sha, stored_bytes=stored_bytes)
         manifest["encryption"] = "age" if parsed else None
@@ -78,70 +82,86 @@ def replicate_artifact(
     }
 
 
-def _upload_file(
-    client: Any, replica: ObjectStoreReplica, artifact: ArtifactInfo, key: str
-) -> None:
+def _upload(client: Any, replica: ObjectStoreReplica, key: str, stream: Any, meta: Any) -> None:
     try:
-        client.upload_file(
-            str(artifact.path),
-            replica.bucket,
-            key,
-            ExtraArgs={"Metadata": {"sha256": artifact.sha256}},
-            Config=transfer_config(),
+        client.upload_fileobj(
+            stream, replica.bucket, key, ExtraArgs={"Metadata": meta}, Config=transfer_config()
         )
     except s3_errors() as exc:
         raise s3_failure(exc, replica, "upload to", key) from None
 
 
-class _FullReads(HashingReader):
-    """Hash the pipe's bytes; `read(n)` returns n bytes unless at EOF. boto3 takes each read
-    of a non-seekable stream as one multipart part, and S3 refuses parts below 5 MiB."""
+def _upload_plain(
+    client: Any, replica: ObjectStoreReplica, artifact: ArtifactInfo, key: str
+) -> _Hashing:
+    """Stream the file through a hash into the upload: what went up is what was checked."""
+    with artifact.path.open("rb") as fh:
+        stream = _Hashing(fh)
+        _upload(client, replica, key, stream, {"sha256": artifact.sha256})
+    return stream
+
+
+def _check_sent(artifact: ArtifactInfo, sent: _Hashing) -> None:
+    """The bytes read from the artifact while uploading are the ones its manifest describes
+    (a file damaged or changed since its backup and verify must not become the DR copy)."""
+    if (sent.hash.hexdigest(), sent.count) != (artifact.sha256, artifact.bytes):
+        raise IntegrityError(
+            f"{artifact.path.name}: the file read for the upload does not match its manifest "
+            f"({sent.count} bytes, expected {artifact.bytes}); nothing was kept in the bucket",
+            hint="The local artifact changed after it was written; run safesnap verify on it.",
+        )
+
+
+class _Hashing(io.RawIOBase):
+    """Hash and count what is read through it. Over a BufferedReader (a file, a blocking pipe)
+    `read(n)` returns n bytes unless at EOF: boto3 takes each read of a non-seekable stream as
+    one multipart part, and S3 refuses parts below 5 MiB. Not seekable on purpose: boto3 then
+    reads it once, in order, so the hash covers exactly what was uploaded."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._pipe = pipe
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        out = bytearray()
-        while len(out) < size:
-            piece = super().read(size - len(out))
-            if not piece:
-                break
-            out += piece
-        return bytes(out)
+        data = self._pipe.read(-1 if size is None else size)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
 
 
 def _upload_encrypted(
     client: Any, replica: ObjectStoreReplica, artifact: ArtifactInfo, key: str, recipients: Any
-) -> tuple[str, int]:
+) -> tuple[_Hashing, _Hashing]:
+    """(what was read from the artifact, what was uploaded: the ciphertext)."""
     read_fd, write_fd = os.pipe()
     failed: list[BaseException] = []
+    sent = _Hashing(io.BytesIO())  # replaced once the file is open
 
     def encrypt() -> None:
+        nonlocal sent
         try:
             with artifact.path.open("rb") as src, open(write_fd, "wb") as sink:
-                encrypt_stream(src, sink, recipients)
+                sent = _Hashing(src)
+                encrypt_stream(cast(IO[bytes], sent), sink, recipients)
         except BaseException as exc:  # reported by the uploading thread
             failed.append(exc)
 
     worker = threading.Thread(target=encrypt, name="safesnap-encrypt", daemon=True)
     with open(read_fd, "rb") as pipe:
-        stream = _FullReads(pipe)
+        stored = _Hashing(pipe)
         worker.start()
         try:
-            client.upload_fileobj(
-                stream,
-                replica.bucket,
-                key,
-                ExtraArgs={"Metadata": {"sha256": artifact.sha256, "encryption": "age"}},
-                Config=transfer_config(),
-            )
-        except s3_errors() as exc:
-            raise s3_failure(exc, replica, "upload to", key) from None
+            _upload(client, replica, key, stored, {"sha256": artifact.sha256, "encryption": "age"})
         finally:
             pipe.close()  # an upload that stopped early unblocks the writer (EPIPE)
             worker.join()
     if failed:
         raise ArtifactError(f"cannot encrypt {artifact.path}: {failed[0]}") from None
-    return stream.hash.hexdigest(), stream.count
+    return sent, stored
 
 
 def _check_uploaded(
