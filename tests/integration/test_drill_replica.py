@@ -84,7 +84,7 @@ def test_a_drill_from_the_replica_restores_the_newest_backup(
 def test_a_corrupted_replica_object_fails_the_drill(
     uploaded: Path, age_key: AgeKey, replica_bucket: Bucket, tmp_path: Path
 ) -> None:
-    (key,) = [k for k in replica_bucket.keys() if not k.endswith(".manifest.json")]  # noqa: SIM118
+    (key,) = [k for k in replica_bucket.object_keys() if not k.endswith(".manifest.json")]
     body = bytearray(replica_bucket.body(key))
     body[len(body) // 2] ^= 0xFF
     replica_bucket.s3.put_object(Bucket=replica_bucket.name, Key=key, Body=bytes(body))
