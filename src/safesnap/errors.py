@@ -212,6 +212,23 @@ class PrivilegeError(SourceError):
     code = "privilege_missing"
 
 
+class NotifyError(SafesnapError):
+    """A notification or healthcheck ping could not be delivered. Inside `run` it never fails
+    the run (it is logged and listed in the report's `notifications`); `safesnap notify test`
+    exits with it when a channel failed."""
+
+    code = "notify_failed"
+    exit_code = 13
+
+
+class ScheduleError(SafesnapError):
+    """`safesnap schedule` could not write, enable or remove the timer (or cron line): no
+    permission, systemd not running, systemctl failed. The message says what was done."""
+
+    code = "schedule_failed"
+    exit_code = 14
+
+
 class DecryptionError(IntegrityError):
     """An encrypted artifact cannot be decrypted: no identity given, the identity file is
     unreadable, or none of its keys matches the artifact's recipients (or the ciphertext is
@@ -227,4 +244,4 @@ class DrillFailedError(SafesnapError):
     report, drill_report_file and metrics were written. Scratch data was removed."""
 
     code = "drill_failed"
-    exit_code = 13
+    exit_code = 15

@@ -128,7 +128,7 @@ def test_a_corrupted_artifact_fails_its_target_and_the_other_still_drills(
 
     proc = safesnap("drill", "--config", str(plan), "--json", cwd=tmp_path)
 
-    assert proc.returncode == 13, proc.stderr
+    assert proc.returncode == 15, proc.stderr
     report = json.loads(proc.stdout)
     db, conf = report["targets"]
     assert db["ok"] is False
@@ -159,7 +159,7 @@ def test_row_counts_that_differ_fail_after_the_restore_and_the_copy_is_removed(
         "--json", cwd=tmp_path,
     )  # fmt: skip
 
-    assert proc.returncode == 13, proc.stderr
+    assert proc.returncode == 15, proc.stderr
     (db,) = json.loads(proc.stdout)["targets"]
     assert steps(db)["checksum"]["ok"] is True
     error = steps(db)["restore"]["error"]
@@ -173,7 +173,7 @@ def test_a_target_without_artifacts_fails_clearly(tmp_path: Path) -> None:
 
     proc = safesnap("drill", "--config", str(plan), "--target", "db", cwd=tmp_path)
 
-    assert proc.returncode == 13
+    assert proc.returncode == 15
     assert "Traceback" not in proc.stderr
     assert "no artifact of target db" in proc.stdout
     assert proc.stderr.rstrip().splitlines()[-1].startswith("error: drill ")

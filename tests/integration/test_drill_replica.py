@@ -91,7 +91,7 @@ def test_a_corrupted_replica_object_fails_the_drill(
 
     code, report = drill(uploaded, age_key.identity_file, tmp_path)
 
-    assert code == 13
+    assert code == 15
     assert report["ok"] is False
     assert steps(report)["fetch"]["error"]["code"] in ("integrity_failed", "decryption_failed")
     assert "restore" not in steps(report)
@@ -104,6 +104,6 @@ def test_a_wrong_identity_fails_the_fetch_cleanly(uploaded: Path, tmp_path: Path
 
     code, report = drill(uploaded, stranger.identity_file, tmp_path)
 
-    assert code == 13
+    assert code == 15
     assert steps(report)["fetch"]["error"]["code"] == "decryption_failed"
     assert report["targets"][0]["scratch_removed"] is True

@@ -87,7 +87,7 @@ def test_a_volume_that_ends_in_error_fails_the_drill_and_is_deleted(tmp_path: Pa
 
     proc = safesnap("drill", "--config", str(plan), "--snapshots", "--json", cwd=tmp_path)
 
-    assert proc.returncode == 13, proc.stderr
+    assert proc.returncode == 15, proc.stderr
     error = snapshot_step(proc)["error"]
     assert error["code"] == "provider_failed" and "state error" in error["message"]
     assert volumes(tmp_path) == {}

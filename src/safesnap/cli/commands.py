@@ -16,6 +16,9 @@ ROOT_COMMANDS: dict[str, str] = {
     "backup": "safesnap.cli.backup:backup_app",
     "config": "safesnap.cli.config:config_app",
     "snapshots": "safesnap.cli.snapshots:snapshots_app",
+    "init": "safesnap.cli.init:init",
+    "schedule": "safesnap.cli.schedule:schedule_app",
+    "notify": "safesnap.cli.notify:notify_app",
     "drill": "safesnap.cli.drill:drill",
 }
 BACKUP_COMMANDS: dict[str, str] = {

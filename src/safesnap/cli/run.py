@@ -9,7 +9,14 @@ import typer
 from safesnap.cli.options import ConfigOpt, DryRunOpt, EnvFileOpt, JsonOpt
 from safesnap.config.demo import prepare_demo
 from safesnap.config.plan import Plan, load_plan
-from safesnap.errors import ConfigError, RunFailedError, SafesnapError
+from safesnap.errors import (
+    ConfigError,
+    InternalError,
+    InterruptedRunError,
+    RunFailedError,
+    SafesnapError,
+)
+from safesnap.notify.run_hooks import run_finished, run_started
 from safesnap.output import print_json, progress, say
 from safesnap.run.pipeline import run_plan, start_report
 from safesnap.run.report import RunReport, write_report_files
@@ -54,20 +61,43 @@ def run(
             env_file=env_file,
             progress=update,
         )
-        run_reported(plan, request, report)
+        run_reported(plan, request, report, notify=True)
     finish(plan, report, json_out)
 
 
-def run_reported(plan: Plan, request: RunRequest, report: RunReport) -> None:
+def run_reported(
+    plan: Plan, request: RunRequest, report: RunReport, *, notify: bool = False
+) -> None:
     """run_plan into `report`. A target's failure never raises (it is in the report); when a
     signal stops the run, report_file and metrics still get what ran (stdout is left to the
-    CLI's one error object) and the signal's error goes on to set the exit code."""
+    CLI's one error object) and the signal's error goes on to set the exit code.
+    `notify`: ping the plan's healthcheck and send its notifications (start and end)."""
     try:
+        if notify:  # inside: a signal during a slow start ping is a stopped run like any other
+            run_started(plan, report)
         run_plan(plan, request, report)
-    except BaseException:
+    except BaseException as exc:
+        if notify:
+            run_finished(plan, report, stopped=None if report.targets else _stop_error(exc))
         if report.targets:  # a lock or config error stopped it before any target: keep the last
             _write_files(plan, report)
         raise
+    if notify:
+        run_finished(plan, report)
+
+
+def _stop_error(exc: BaseException) -> SafesnapError:
+    """What stopped a run before any target (the lock, a signal) as the error it will exit
+    with; the notification says it instead of a target's step."""
+    from safesnap.run.interrupts import Signalled
+
+    if isinstance(exc, Signalled):
+        return exc.to_error()
+    if isinstance(exc, SafesnapError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return InterruptedRunError()
+    return InternalError.from_exception(exc)
 
 
 def _write_files(plan: Plan, report: RunReport) -> list[SafesnapError]:

@@ -27,7 +27,7 @@ from safesnap_providers.hetzner.config import HetznerSettings
 
 def plan_problems(plan: Plan, where: str) -> list[str]:
     """Every problem found, each prefixed with `where` (the plan file)."""
-    found = [*_source_files(plan), *_secrets(plan)]
+    found = [*_source_files(plan), *_secrets(plan), *_notify_secrets(plan)]
     return [f"{where}: {key}: {what}" for key, what in found]
 
 
@@ -102,3 +102,13 @@ def _has_value(var_name: str) -> bool:
 
 def _unset(var_name: str) -> str:
     return f"{unset_secret(var_name)}; set it in the --env-file, or export it"
+
+
+def _notify_secrets(plan: Plan) -> Iterator[tuple[str, str]]:
+    """Notification URLs named by variable: a missing one would only show at night."""
+    entries = [(f"notify[{i}].url_env", entry.url_env) for i, entry in enumerate(plan.notify)]
+    if plan.healthcheck is not None:
+        entries.append(("healthcheck.url_env", plan.healthcheck.url_env))
+    for key, name in entries:
+        if name and not _has_value(name):
+            yield key, _unset(name)

@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from safesnap.artifacts.codecs import LEVEL_RANGES
 from safesnap.artifacts.encryption import RECIPIENT as _AGE_RECIPIENT
+from safesnap.config.notify import Healthcheck, Notify
 from safesnap.config.targets import FilesTarget as FilesTarget
 from safesnap.config.targets import MysqlDumpOptions as MysqlDumpOptions
 from safesnap.config.targets import MysqlTarget as MysqlTarget
@@ -198,6 +199,8 @@ class Plan(BaseSettings):
     replicas: list[ObjectStoreReplica] = Field(default_factory=list)
     run: RunOptions = Field(default_factory=RunOptions)
     encryption: Encryption | None = None
+    notify: list[Notify] = Field(default_factory=list)
+    healthcheck: Healthcheck | None = None
 
     @field_validator("targets")
     @classmethod

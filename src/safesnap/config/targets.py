@@ -130,7 +130,31 @@ class FilesTarget(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     engine: Literal["files"] = "files"
     paths: list[Path] = Field(min_length=1, description="Files or directories to archive.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns matched against paths relative to each listed directory "
+        "(a pattern without '/' also matches any single name); a matching directory is not "
+        "walked at all.",
+    )
+    live_databases: Literal["skip", "copy"] = Field(
+        "skip",
+        description="A SQLite file or MySQL data directory found in the tree that no target "
+        "backs up: 'skip' leaves it out with a warning (a tar of a live database is not a "
+        "backup), 'copy' archives its bytes anyway.",
+    )
     snapshot: SnapshotSpec | None = None
+
+    @field_validator("exclude")
+    @classmethod
+    def _patterns_are_relative(cls, patterns: list[str]) -> list[str]:
+        # Matched against paths relative to each listed root, so a leading '/' never matches:
+        # say so now rather than back up what the operator meant to leave out.
+        bad = [p for p in patterns if not p.strip() or p.startswith("/")]
+        if bad:
+            raise ValueError(
+                f"exclude patterns are relative to each listed path (no leading '/'): {bad}"
+            )
+        return [p.rstrip("/") for p in patterns]
 
 
 def _target_tag(value: Any) -> str:

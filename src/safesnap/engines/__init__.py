@@ -32,6 +32,10 @@ class BackupContext:
     plan: str = "default"
     run_id: str = ""
     progress: Callable[[int, int | None], None] | None = None  # (bytes done, bytes total)
+    # The plan around this target, for what a files tree must leave out (engines/files/scope.py):
+    # the other targets (their databases are backed up by their engine) and the destination root.
+    others: tuple[Any, ...] = ()
+    destination: Path | None = None
 
 
 @dataclass

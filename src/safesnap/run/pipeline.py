@@ -267,6 +267,8 @@ def _backup(
         plan=plan.plan,
         run_id=run_id,
         progress=request.progress,
+        others=tuple(t for t in plan.targets if t is not target),
+        destination=plan.destination.path,
     )
     return get_engine(target.engine).backup(target, ctx)
 

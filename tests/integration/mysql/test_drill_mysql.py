@@ -77,7 +77,7 @@ def test_counts_that_differ_fail_the_drill_and_the_scratch_is_dropped(
 
     proc = safesnap("drill", "--config", str(plan), "--json")
 
-    assert proc.returncode == 13, proc.stderr
+    assert proc.returncode == 15, proc.stderr
     assert restore_step(json.loads(proc.stdout))["error"]["code"] == "integrity_failed"
     assert scratch_databases() == before
 

@@ -26,6 +26,7 @@ from safesnap.artifacts.destination import destination_error, make_private_dirs,
 from safesnap.config.targets import FilesTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.files.extract import Contents, extract, read_contents
+from safesnap.engines.files.scope import Scope, covered_paths, mysql_target_names
 from safesnap.engines.files.walk import Collection, collect, write_tar
 from safesnap.errors import IntegrityError, RefusedError, SafesnapError, SourceError
 from safesnap.output import log
@@ -42,7 +43,7 @@ class FilesEngine:
     name = "files"
 
     def backup(self, target: FilesTarget, ctx: BackupContext) -> BackupOutcome:
-        found = collect([Path(p) for p in target.paths])
+        found = collect([Path(p) for p in target.paths], _scope(target, ctx))
         files: dict[str, dict[str, Any]] = {}
         links: dict[str, str] = {}
         read_fd, write_fd = os.pipe()
@@ -77,6 +78,9 @@ class FilesEngine:
                     "links": links,
                     "skipped": found.skipped,
                     "source": [str(p) for p in target.paths],
+                    "exclude": target.exclude,
+                    "excluded": found.excluded,
+                    "live_databases": target.live_databases,
                 },
                 progress=_progress(ctx),
             )
@@ -128,6 +132,15 @@ class FilesEngine:
         }
 
 
+def _scope(target: FilesTarget, ctx: BackupContext) -> Scope:
+    return Scope(
+        exclude=tuple(target.exclude),
+        covered=covered_paths(ctx.others, ctx.destination),
+        mysql_targets=mysql_target_names(ctx.others),
+        copy_live=target.live_databases == "copy",
+    )
+
+
 def _details(
     files: Mapping[str, Any], links: Mapping[str, Any], found: Collection, target: str
 ) -> dict[str, Any]:
@@ -137,11 +150,21 @@ def _details(
         "files": len(files),
         "symlinks": len(links),
         "skipped": len(found.skipped),
+        "excluded": found.excluded,
     }
     for reason, count in sorted(found.skipped_counts().items()):
         details[f"skipped_{reason.replace(' ', '_')}"] = count
+    covered = [i["path"] for i in found.skipped if i["reason"].startswith("covered:")]
+    if covered:  # the report names them: the operator sees the layered scope at work
+        details["covered_paths"] = ", ".join(covered[:10]) + (" ..." if len(covered) > 10 else "")
+    if found.copied_live:
+        details["live_databases_copied"] = len(found.copied_live)
+        for path in found.copied_live[:20]:
+            log.warning("%s: archived live database %s as plain bytes", target, path)
     for item in found.skipped[:20]:
-        log.warning("%s: skipped %s (%s)", target, item["path"], item["reason"])
+        # Left out because another target covers it is the plan working, not a problem.
+        level = log.info if item["reason"].startswith("covered:") else log.warning
+        level("%s: skipped %s (%s)", target, item["path"], item["reason"])
     return details
 
 

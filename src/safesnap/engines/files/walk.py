@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from safesnap.engines.files.scope import Scope, excluded, is_mysql_datadir, is_sqlite, sidecar_of
 from safesnap.errors import SourceError
 
 
@@ -40,6 +41,8 @@ class Collection:
     entries: list[Entry] = field(default_factory=list)
     # {"path", "reason"} as the manifest records them; filled by the walk and the tar thread.
     skipped: list[dict[str, str]] = field(default_factory=list)
+    excluded: int = 0  # entries matched by `exclude` (not listed one by one: may be thousands)
+    copied_live: list[str] = field(default_factory=list)  # live databases archived anyway
 
     def skip(self, path: Path | str, reason: str) -> None:
         self.skipped.append({"path": str(path), "reason": reason})
@@ -59,15 +62,17 @@ def arcname(path: Path) -> str:
     return os.path.abspath(path).lstrip("/")
 
 
-def collect(paths: list[Path]) -> Collection:
-    """Everything to store under `paths`, in a stable order; SourceError for a missing path."""
+def collect(paths: list[Path], scope: Scope | None = None) -> Collection:
+    """Everything to store under `paths`, in a stable order; SourceError for a missing path.
+    `scope` says what to leave out of the directory trees (engines/files/scope.py)."""
+    scope = scope or Scope()
     missing = [str(p) for p in paths if not p.exists()]  # follows links: a dangling one is missing
     if missing:
         raise SourceError(f"file(s) to back up not found: {', '.join(missing)}")
     out = Collection()
     seen: set[str] = set()
     for path in paths:
-        for entry in _listed(path, out):
+        for entry in _listed(path, out, scope):
             if entry.arcname not in seen:  # overlapping paths: store each name once
                 seen.add(entry.arcname)
                 out.entries.append(entry)
@@ -75,22 +80,23 @@ def collect(paths: list[Path]) -> Collection:
     return out
 
 
-def _listed(path: Path, out: Collection) -> Iterator[Entry]:
+def _listed(path: Path, out: Collection, scope: Scope) -> Iterator[Entry]:
     try:
         st = path.stat()  # follows a listed symlink on purpose
     except OSError as exc:  # vanished or unreadable since the check above: the operator named it
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk(path, arcname(path), out)
+        yield from _walk(path, arcname(path), out, scope)
     elif stat.S_ISREG(st.st_mode):
         yield Entry(path, arcname(path), listed=True)
     else:
         out.skip(path, _special_reason(st.st_mode))
 
 
-def _walk(top: Path, top_arc: str, out: Collection) -> Iterator[Entry]:
+def _walk(top: Path, top_arc: str, out: Collection, scope: Scope) -> Iterator[Entry]:
     """Depth-first over `top`, sorted by name, never following a symlink below `top`."""
     stack = [(top, top_arc)]
+    start = len(top_arc) + 1
     while stack:  # bounded: each directory is pushed once (no link is followed)
         directory, arc = stack.pop()
         try:
@@ -99,12 +105,18 @@ def _walk(top: Path, top_arc: str, out: Collection) -> Iterator[Entry]:
             out.skip(directory, f"unreadable: {exc.strerror}")
             continue
         subdirs: list[tuple[Path, str]] = []
+        live: set[str] = set()  # live databases left out here: their sidecars follow (sorted)
         for child in children:
-            entry = _child(Path(child.path), f"{arc}/{child.name}", out)
+            path, child_arc = Path(child.path), f"{arc}/{child.name}"
+            if _left_out(path, child_arc[start:], live, out, scope):
+                continue
+            entry = _child(path, child_arc, out)
             if isinstance(entry, Entry):
+                if entry.link is None and _live_sqlite(entry, live, out, scope):
+                    continue
                 yield entry
-            elif entry == "dir":
-                subdirs.append((Path(child.path), f"{arc}/{child.name}"))
+            elif entry == "dir" and not _live_mysql(path, out, scope):
+                subdirs.append((path, child_arc))
         stack.extend(reversed(subdirs))
 
 
@@ -126,6 +138,57 @@ def _child(path: Path, arc: str, out: Collection) -> Entry | str | None:
         return Entry(path, arc)
     out.skip(path, _special_reason(st.st_mode))
     return None
+
+
+def _left_out(path: Path, rel: str, live: set[str], out: Collection, scope: Scope) -> bool:
+    """Excluded by a glob, covered by another target (or the destination), or the sidecar of
+    a live database left out just before it."""
+    if scope.exclude and excluded(rel, scope.exclude):
+        out.excluded += 1
+        return True
+    who = scope.covered.get(os.path.abspath(path)) if scope.covered else None
+    if who is not None:
+        out.skip(path, f"covered: backed up by {who}")
+        return True
+    base = sidecar_of(path.name)
+    if base is not None and base in live:
+        out.skip(path, f"live database: sidecar of {base}, which no target backs up")
+        return True
+    return False
+
+
+_COPY_HINT = 'set live_databases = "copy" to archive it anyway'
+
+
+def _live_sqlite(entry: Entry, live: set[str], out: Collection, scope: Scope) -> bool:
+    """A SQLite file in the tree that no target covers (covered ones never get here)."""
+    if not is_sqlite(entry.path):
+        return False
+    if scope.copy_live:
+        out.copied_live.append(str(entry.path))
+        return False
+    live.add(entry.path.name)
+    out.skip(entry.path, f"live database: SQLite file no target backs up; {_COPY_HINT}")
+    return True
+
+
+def _live_mysql(path: Path, out: Collection, scope: Scope) -> bool:
+    """True when the directory is a MySQL data directory to leave out."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False  # the walk reports it unreadable
+    if not is_mysql_datadir(names):
+        return False
+    if scope.mysql_targets:
+        who = ", ".join(scope.mysql_targets)
+        out.skip(path, f"covered: MySQL data directory, backed up by target {who} (dump)")
+        return True
+    if scope.copy_live:
+        out.copied_live.append(str(path))
+        return False
+    out.skip(path, f"live database: MySQL data directory no target backs up; {_COPY_HINT}")
+    return True
 
 
 def _special_reason(mode: int) -> str:
