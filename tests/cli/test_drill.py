@@ -14,7 +14,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +272,39 @@ def test_a_bad_cadence_is_a_plan_error(tmp_path: Path) -> None:
 
     assert proc.returncode == 2
     assert "not a drill cadence" in proc.stdout
+
+
+def test_a_failed_drill_notifies_drill_failure(tmp_path: Path) -> None:
+    """`[[notify]] on = ["drill_failure"]` through apprise `json://` to a server on 127.0.0.1."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(self.rfile.read(length).decode())
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hook = f'[[notify]]\nurl = "json://127.0.0.1:{server.server_address[1]}/hook"\n'
+        plan = backed_up(tmp_path, destination=hook + 'on = ["drill_failure"]\n')
+        (artifact,) = [p for p in (tmp_path / "dest" / "db").iterdir() if p.name.endswith(".zst")]
+        flip_byte(artifact, artifact.stat().st_size // 2)
+
+        proc = safesnap("drill", "--config", str(plan), "--json", cwd=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert proc.returncode == 15, proc.stderr
+    (delivery,) = json.loads(proc.stdout)["notifications"]
+    assert delivery["event"] == "drill_failure" and delivery["ok"] is True
+    (body,) = received
+    assert "db: checksum failed [integrity_failed]" in body

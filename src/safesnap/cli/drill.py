@@ -9,6 +9,7 @@ import typer
 
 from safesnap.cli.options import ConfigOpt, EnvFileOpt, JsonOpt
 from safesnap.cli.run import resolve_plan
+from safesnap.config.plan import Plan
 from safesnap.errors import DrillFailedError, SafesnapError
 from safesnap.output import print_json, progress, say
 from safesnap.run.drill.core import DrillRequest, drill_plan, drillable
@@ -63,8 +64,22 @@ def drill(
         run_lock(plan.destination.path, wait=plan.run.lock_wait, run_id=report.run_id),
     ):
         drill_plan(plan, targets, replace(request, progress=update), report)
+    _notify_failure(plan, report)  # first, so the report file records the deliveries
     problems = write_drill_outputs(plan, report)
     _finish(report, problems, json_out)
+
+
+def _notify_failure(plan: Plan, report: RunReport) -> None:
+    """A failed drill sends `drill_failure` to the `[[notify]]` entries that list it (the
+    default). Here, not in run/: notify imports run. In a nightly run a failed drill fails the
+    run, and the run's own `failure` notice says so."""
+    if report.ok or not plan.notify:
+        return
+    from safesnap.notify import dispatch, notice_for_run
+
+    deliveries = dispatch(plan, "drill_failure", notice_for_run(report))
+    if deliveries:
+        report.extra.setdefault("notifications", []).extend(d.to_dict() for d in deliveries)
 
 
 def _finish(report: RunReport, problems: list[SafesnapError], json_out: bool) -> None:
