@@ -62,6 +62,9 @@ class Capabilities:
     restore_to_volume: bool = False
     lists_snapshots: bool = True  # False: list_snapshots cannot see anything (nothing to prune)
     notes: tuple[str, ...] = ()
+    # True: the adapter is also a `RestoredVolumes` (wait for and delete what restore_volume
+    # made), so `safesnap drill --snapshots` can prove a snapshot restores and clean up after.
+    drill_volumes: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,22 @@ class SnapshotProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class RestoredVolumes(Protocol):
+    """Optional, for providers whose capabilities say `drill_volumes`: follow a volume made by
+    `restore_volume` to the end of a drill. Both raise ProviderError like every method."""
+
+    def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
+        """Poll until the volume is available (usable); ProviderError (permanent) when it
+        ends in error, ProviderTimeoutError after `timeout` seconds. Idempotent."""
+        ...
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        """Delete the volume. Refuses (ProviderError, permanent) one without the
+        managed-by=safesnap label. Idempotent: a volume already gone succeeds."""
+        ...
+
+
 def api_call_count(provider: object) -> int:
     """API calls made so far through a provider wrapped by `wrappers.Counting` (0 otherwise)."""
     return int(getattr(provider, "calls", 0))
@@ -203,6 +222,7 @@ __all__: Sequence[str] = (
     "MANAGED_BY_KEY",
     "MANAGED_BY_VALUE",
     "Capabilities",
+    "RestoredVolumes",
     "Snapshot",
     "SnapshotProvider",
     "SnapshotRequest",

@@ -236,3 +236,12 @@ class DecryptionError(IntegrityError):
     integrity_failed: the artifact cannot be trusted or read with what was given."""
 
     code = "decryption_failed"
+
+
+class DrillFailedError(SafesnapError):
+    """A drill finished and at least one target's newest backup did not fetch, checksum,
+    restore or check (details in the drill report); the other targets were drilled and the
+    report, drill_report_file and metrics were written. Scratch data was removed."""
+
+    code = "drill_failed"
+    exit_code = 15

@@ -37,6 +37,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap_providers.aws import volumes
 from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -87,6 +88,7 @@ CAPABILITIES = Capabilities(
     min_interval_seconds=15.0,
     multi_volume_consistent=True,
     restore_to_volume=True,
+    drill_volumes=True,
     notes=(
         "at most 5 concurrent snapshots per gp2/gp3 volume",
         "20 concurrent copies per destination region",
@@ -334,6 +336,13 @@ class Aws:
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, what="create volume", resource_id=snapshot.id) from None
         return str(answer["VolumeId"])
+
+    def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
+        client = self.client(region or self.region)
+        volumes.wait_volume(client, self.pace, volume_id, timeout, classify)
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        volumes.delete_volume(self.client(region or self.region), volume_id, classify)
 
     # -- internals ----------------------------------------------------------------------------
 

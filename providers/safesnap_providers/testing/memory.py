@@ -25,6 +25,8 @@ from filelock import FileLock
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
     Capabilities,
     Snapshot,
     SnapshotRequest,
@@ -40,6 +42,7 @@ FULL_CAPABILITIES = Capabilities(
     point_in_time_at_request=True,
     multi_volume_consistent=True,
     restore_to_volume=True,
+    drill_volumes=True,
     notes=("in-memory reference provider",),
 )
 
@@ -97,11 +100,17 @@ class MemoryProvider:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = 0.01,
+        volume_polls: int = 0,
+        volume_error: bool = False,
     ) -> None:
         self.region = region
         self.regions = regions
         self._capabilities = capabilities
         self.pending_polls = pending_polls
+        # Restored volumes: `creating` for this many wait_volume polls, then available (or
+        # error, to test what a drill does when a volume never becomes usable).
+        self.volume_polls = volume_polls
+        self.volume_error = volume_error
         self.page_size = page_size
         self.pages_read = 0
         self.state_file = state_file
@@ -268,8 +277,58 @@ class MemoryProvider:
                 "name": name,
                 "zone": zone,
                 "from_snapshot": snapshot.id,
+                "state": "creating",
+                "polls_left": self.volume_polls,
+                "labels": {MANAGED_BY_KEY: MANAGED_BY_VALUE},
             }
             return vol
+
+    def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
+        del region  # volume ids are unique across the fake's regions
+
+        def poll() -> tuple[PollState, None]:
+            self._maybe_fail("wait_volume")
+            with self._tx() as st:
+                volume = st.volumes.get(volume_id)
+                if volume is None:
+                    raise ProviderError(
+                        f"volume {volume_id} not found", provider=self.name, resource_id=volume_id
+                    )
+                if volume.get("state") == "creating":
+                    if volume.get("polls_left", 0) > 0:
+                        volume["polls_left"] -= 1
+                        return "pending", None
+                    volume["state"] = "error" if self.volume_error else "available"
+                return ("error" if volume.get("state") == "error" else "completed"), None
+
+        wait_done(
+            poll,
+            self.pace,
+            timeout=timeout,
+            on_error=lambda: ProviderError(
+                f"volume {volume_id} ended in state error", provider=self.name,
+                resource_id=volume_id,
+            ),
+            on_timeout=lambda: ProviderTimeoutError(
+                f"volume {volume_id} not available after {timeout:.0f}s", provider=self.name,
+                resource_id=volume_id, transient=False,
+            ),
+        )  # fmt: skip
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        del region
+        self._maybe_fail("delete_volume")
+        with self._tx() as st:
+            volume = st.volumes.get(volume_id)
+            if volume is None:
+                return
+            if not labels_match(volume.get("labels") or {}, {}):
+                raise ProviderError(
+                    f"refusing to delete volume {volume_id}: not managed by safesnap",
+                    provider=self.name,
+                    resource_id=volume_id,
+                )
+            del st.volumes[volume_id]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -366,5 +425,7 @@ def from_settings(
         regions=tuple(extra.get("regions", ("mem-1", "mem-2"))),
         capabilities=caps,
         pending_polls=int(extra.get("pending_polls", 0 if state_file else 1)),
+        volume_polls=int(extra.get("volume_polls", 0)),
+        volume_error=bool(extra.get("volume_error", False)),
         state_file=Path(state_file) if state_file else None,
     )

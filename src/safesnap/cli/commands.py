@@ -19,6 +19,7 @@ ROOT_COMMANDS: dict[str, str] = {
     "init": "safesnap.cli.init:init",
     "schedule": "safesnap.cli.schedule:schedule_app",
     "notify": "safesnap.cli.notify:notify_app",
+    "drill": "safesnap.cli.drill:drill",
 }
 BACKUP_COMMANDS: dict[str, str] = {
     "sqlite": "safesnap.cli.backup_sqlite:backup_sqlite",

@@ -148,6 +148,22 @@ class RunOptions(Strict):
     metrics_file: Path | None = Field(
         None, description="node_exporter textfile (.prom) with per-target success and duration."
     )
+    drill: str = Field(
+        "off",
+        description="How often a run also drills (restores each newest artifact into a scratch "
+        "place and checks it): off, daily, weekly, monthly, '3d', or weekdays like 'sun'.",
+    )
+    drill_report_file: Path | None = Field(
+        None, description="Also write the JSON drill report here (`safesnap drill` and runs)."
+    )
+
+    @field_validator("drill")
+    @classmethod
+    def _drill_cadence(cls, value: str) -> str:
+        from safesnap.cadence import parse_cadence
+
+        parse_cadence(value)  # the error names the accepted forms
+        return value
 
 
 _plan_file: ContextVar[Path | None] = ContextVar("_plan_file", default=None)

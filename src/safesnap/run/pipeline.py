@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safesnap.config.plan import MysqlTarget, Plan, use_env_file
+from safesnap.config.plan import Plan, use_env_file
 from safesnap.engines import BackupContext, BackupOutcome, get_engine
 from safesnap.errors import (
     ConfigError,
@@ -32,6 +32,7 @@ from safesnap.output import log
 from safesnap.run.lock import run_lock
 from safesnap.run.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.run.request import AnyTarget, RunRequest
+from safesnap.run.request import makes_artifact as makes_artifact
 from safesnap_providers.base import SnapshotProvider
 from safesnap_providers.base import stamp as compact_stamp
 
@@ -88,9 +89,21 @@ def run_plan(plan: Plan, request: RunRequest, report: RunReport | None = None) -
                 if swept.removed:
                     report.extra.update(swept.report())
                 _run_targets(plan, targets, request, report)
+                _drill_if_due(plan, targets, request, report)
     finally:
         report.seconds = watch.elapsed()
     return report
+
+
+def _drill_if_due(
+    plan: Plan, targets: list[AnyTarget], request: RunRequest, report: RunReport
+) -> None:
+    """`[run] drill`: on its cadence, the run ends with a drill (run/drill/hook.py)."""
+    if request.snapshot_only or plan.run.drill == "off":
+        return
+    from safesnap.run.drill.hook import drill_if_due
+
+    drill_if_due(plan, targets, request, report)
 
 
 def _run_targets(
@@ -172,12 +185,6 @@ def _target_steps(
             )
     if not request.snapshot_only and makes_artifact(target):
         _artifact_steps(plan, target, request, run_id, result)
-
-
-def makes_artifact(target: AnyTarget) -> bool:
-    """SQLite targets always get a database copy; MySQL only in dump mode (in lock mode the
-    volume snapshot is the backup)."""
-    return not (isinstance(target, MysqlTarget) and target.quiesce == "lock")
 
 
 def _artifact_steps(

@@ -152,24 +152,23 @@ def _write_problem(path: Path, exc: Exception) -> SafesnapError:
 
 
 def write_metrics(path: Path, report: RunReport) -> None:
-    """node_exporter textfile collector format, written atomically (a scrape never sees half)."""
-    lines = [
-        "# HELP safesnap_run_success 1 when the last run of the target succeeded.",
-        "# TYPE safesnap_run_success gauge",
-        "# HELP safesnap_run_timestamp_seconds When the last run of the target ended.",
-        "# TYPE safesnap_run_timestamp_seconds gauge",
-        "# HELP safesnap_run_duration_seconds How long the target took in the last run.",
-        "# TYPE safesnap_run_duration_seconds gauge",
-    ]
-    now = time.time()
-    for target in report.targets:
-        labels = f'plan="{report.plan}",target="{target.name}"'
-        lines.append(f"safesnap_run_success{{{labels}}} {int(target.ok)}")
-        lines.append(f"safesnap_run_timestamp_seconds{{{labels}}} {now:.0f}")
-        lines.append(f"safesnap_run_duration_seconds{{{labels}}} {target.seconds:.3f}")
-    from safesnap.artifacts.atomic import atomic_write
+    """node_exporter textfile collector format, written atomically (a scrape never sees half).
+    Only the `safesnap_run_*` lines are replaced: a drill's lines in the same file stay."""
+    from safesnap.run.textfile import rewrite
 
-    with atomic_write(path, overwrite=True) as out:
-        out.write(("\n".join(lines) + "\n").encode())
-    # node_exporter runs as its own user and must read this; it holds no secrets.
-    path.chmod(0o644)
+    families = {
+        "safesnap_run_success": ("gauge", "1 when the last run of the target succeeded."),
+        "safesnap_run_timestamp_seconds": ("gauge", "When the last run of the target ended."),
+        "safesnap_run_duration_seconds": (
+            "gauge",
+            "How long the target took in the last run.",
+        ),
+    }
+    now = time.time()
+    samples: dict[str, str] = {}
+    for target in report.targets:
+        labels = f'{{plan="{report.plan}",target="{target.name}"}}'
+        samples[f"safesnap_run_success{labels}"] = str(int(target.ok))
+        samples[f"safesnap_run_timestamp_seconds{labels}"] = f"{now:.0f}"
+        samples[f"safesnap_run_duration_seconds{labels}"] = f"{target.seconds:.3f}"
+    rewrite(path, "safesnap_run_", families, samples)

@@ -27,3 +27,9 @@ class RunRequest:
     keep_days: int | None = None
     env_file: Path | None = None
     progress: Callable[[int, int | None], None] | None = None
+
+
+def makes_artifact(target: AnyTarget) -> bool:
+    """SQLite targets always get a database copy; MySQL only in dump mode (in lock mode the
+    volume snapshot is the backup). Here, not in the pipeline, so drills can ask too."""
+    return not (isinstance(target, MysqlTarget) and target.quiesce == "lock")
