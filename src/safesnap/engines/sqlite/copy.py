@@ -317,9 +317,20 @@ def hold_for_snapshot(
     data may sit only in the page cache, which a block-level snapshot does not see.
     Exit always releases. A watchdog releases after `max_hold_seconds` even if the snapshot call
     hangs; the exit then raises QuiesceError, because the snapshot may postdate the release.
+
+    The database file's descriptor for that fsync is opened before the connection and closed
+    after it: POSIX locks belong to the process, and closing any descriptor of the file drops
+    every lock the process holds on it, the connection's SHARED lock included. Without it, a
+    connection closing in another process believed it was the last one and deleted the WAL
+    under the hold (sqlite.org/howtocorrupt.html 2.2; test_sqlite_posix_locks.py).
     """
     check_source(path)
-    conn = connect(path, busy_timeout)
+    db_fd = open_source_fd(path)
+    try:
+        conn = connect(path, busy_timeout)
+    except BaseException:
+        os.close(db_fd)
+        raise
     facts: dict[str, Any] = {"released_by": None}
     guard = threading.Lock()
 
@@ -330,12 +341,14 @@ def hold_for_snapshot(
                 facts["lock_held_seconds"] = round(time.perf_counter() - locked_at, 6)
                 _rollback_quietly(conn)
                 conn.close()
+                os.close(db_fd)  # only now: the connection holds no lock any more
 
     started = time.perf_counter()
     try:
-        facts.update(_lock_and_flush(conn, path, busy_timeout))
+        facts.update(_lock_and_flush(conn, path, busy_timeout, db_fd))
     except BaseException:
         conn.close()
+        os.close(db_fd)
         raise
     locked_at = time.perf_counter()
     facts["lock_wait_seconds"] = round(locked_at - started, 6)
@@ -355,7 +368,9 @@ def hold_for_snapshot(
         )
 
 
-def _lock_and_flush(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> dict[str, Any]:
+def _lock_and_flush(
+    conn: sqlite3.Connection, path: Path, busy_timeout: float, db_fd: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
@@ -368,9 +383,20 @@ def _lock_and_flush(conn: sqlite3.Connection, path: Path, busy_timeout: float) -
         if "readonly" in str(exc):
             return _raise_quiesce(path, exc)
         raise translate(exc, path, busy_timeout) from None
-    for name in (str(path), f"{path}-wal"):
-        _fsync_if_exists(Path(name))
+    os.fsync(db_fd)
+    # The WAL carries no POSIX lock (SQLite locks the database file and -shm), so a descriptor
+    # of it may be opened and closed here.
+    _fsync_if_exists(Path(f"{path}-wal"))
     return out
+
+
+def open_source_fd(path: Path) -> int:
+    """A read descriptor of the database file, to be closed only after every connection this
+    process has to it is closed (see hold_for_snapshot)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _raise_quiesce(path: Path, exc: sqlite3.Error) -> dict[str, Any]:
