@@ -171,6 +171,22 @@ class SnapshotProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class AdoptsUnlabelled(Protocol):
+    """A provider that can leave an unlabelled resource behind and find it again.
+
+    DigitalOcean's droplet snapshot action takes no tags: the image is tagged only after the
+    action completes, so a wait that failed (or a run that died) leaves a billed image that
+    list and prune never see. The next run calls `adopt_unlabelled` before it snapshots."""
+
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Find images of `request.source_id` named like this target's snapshots
+        (`safesnap-<target>-...`) that carry no managed-by label, label them as this plan's
+        and target's nightly snapshots (so retention deletes them in time) and return them.
+        Idempotent: an adopted image is labelled and not found again. Raises ProviderError."""
+        ...
+
+
 def api_call_count(provider: object) -> int:
     """API calls made so far through a provider wrapped by `wrappers.Counting` (0 otherwise)."""
     return int(getattr(provider, "calls", 0))
@@ -202,6 +218,7 @@ def managed_labels(
 __all__: Sequence[str] = (
     "MANAGED_BY_KEY",
     "MANAGED_BY_VALUE",
+    "AdoptsUnlabelled",
     "Capabilities",
     "Snapshot",
     "SnapshotProvider",

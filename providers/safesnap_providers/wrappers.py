@@ -111,9 +111,16 @@ class Retrying(_Wrapper):
         return retry_create(self.inner, request, policy=self._policy("create_snapshot"))
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        """The adapter's polling loop already repeats a failed poll (polling.poll_until); a
+        transient error outside it (labelling after the action, the final read) repeats the
+        wait with the time that is LEFT, so `timeout` bounds the whole and an early error
+        never starts a fresh full wait, nor a late one loses it to the retry budget."""
+        clock = self.policy.clock
+        deadline = clock() + timeout
+        policy = replace(self._policy("wait"), budget_seconds=timeout)
         return call_with_retry(
-            lambda: self.inner.wait(snapshot, timeout=timeout),
-            policy=self._policy("wait"),
+            lambda: self.inner.wait(snapshot, timeout=max(0.0, deadline - clock())),
+            policy=policy,
             describe=f"wait {snapshot.id}",
         )
 
@@ -265,6 +272,11 @@ class DryRun(_Wrapper):
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         log.info("dry-run: would delete snapshot %s", snapshot.id)
+
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Labelling is a change: a dry run adopts nothing."""
+        del request
+        return []
 
     def copy_to_region(
         self, snapshot: Snapshot, region: str, labels: Mapping[str, str]

@@ -71,6 +71,11 @@ class DigitalOceanFake(OpenApiFake):
         self.droplets[did] = {"id": did, "region": region, "disk": 25}
         return did
 
+    def add_droplet_image(self, droplet_id: int, name: str) -> str:
+        """A finished droplet snapshot with no tags (made by hand, or left by a failed wait)."""
+        self._finish_droplet_snapshot(self.droplets[droplet_id], name)
+        return max((k for k in self.snapshots if k.isdigit()), key=int)
+
     def rate_limit(self, retry_after: int = 1, *, times: int = 1, path: str | None = None) -> None:
         headers = header_map({**RATE_HEADERS, "ratelimit-remaining": 0, "retry-after": retry_after})
         self.inject(
@@ -79,8 +84,13 @@ class DigitalOceanFake(OpenApiFake):
             path=path,
         )
 
-    def server_error(self, status: int = 500, *, times: int = 1, path: str | None = None) -> None:
-        self.inject(self.error(status, "server_error", "Server Error"), times=times, path=path)
+    def server_error(
+        self, status: int = 500, *, times: int = 1, path: str | None = None, skip: int = 0
+    ) -> None:
+        """`skip`: let that many matching requests through first (a 503 at poll N)."""
+        self.inject(
+            self.error(status, "server_error", "Server Error"), times=times, path=path, skip=skip
+        )
 
     # ---- OpenApiFake hooks -----------------------------------------------------------------
     def error_body(self, status: int, code: str, message: str) -> JSON:

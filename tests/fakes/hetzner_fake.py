@@ -107,8 +107,12 @@ class HetznerFake(OpenApiFake):
         *,
         times: int = 1,
         path: str | None = None,
+        skip: int = 0,
     ) -> None:
-        self.inject(self.error(status, code, "service unavailable"), times=times, path=path)
+        """`skip`: let that many matching requests through first (a 503 at poll N)."""
+        self.inject(
+            self.error(status, code, "service unavailable"), times=times, path=path, skip=skip
+        )
 
     # ---- OpenApiFake hooks -----------------------------------------------------------------
     def error_body(self, status: int, code: str, message: str) -> JSON:

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
+    MANAGED_BY_KEY,
     Capabilities,
     Snapshot,
     SnapshotRequest,
@@ -86,11 +87,12 @@ class DigitalOcean:
         droplet_copies: bool = False,
         home: tuple[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self._region = region
         self._home = home  # ("volumes"|"droplets", id): where to read the home region from
-        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep, clock=clock)
         self.droplet_copies = droplet_copies
         self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
         self._known_tags: set[str] = set()
@@ -248,8 +250,12 @@ class DigitalOcean:
                 resource_id=pending.id,
             )
         image = max(found, key=lambda s: (s["created_at"], int(s["id"])))
-        image_id = str(image["id"])
-        for tag in label_tags(pending.labels):
+        self._tag_image(str(image["id"]), pending.labels)
+        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
+        return self._snapshot(item)
+
+    def _tag_image(self, image_id: str, labels: Mapping[str, str]) -> None:
+        for tag in label_tags(labels):
             # Assigning needs the tag to exist. Create each tag once per process: a plan's
             # snapshots share all their tags, so this halves the calls (bench/provider_bench.py).
             if tag not in self._known_tags:
@@ -259,8 +265,25 @@ class DigitalOcean:
                 f"tags/{tag}/resources",
                 {"resources": [{"resource_id": image_id, "resource_type": "image"}]},
             )
-        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
-        return self._snapshot(item)
+
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Droplet images this target's earlier runs left untagged (their wait failed after
+        the action had started), found by droplet and name, tagged now as nightly snapshots
+        of the plan and target, so they are listed and retention deletes them in time."""
+        if request.source_kind != "server":
+            return []
+        prefix = f"safesnap-{request.labels.get('target', '')}-"
+        adopted: list[Snapshot] = []
+        for item in list(self.api.pages("snapshots", "snapshots", resource_type="droplet")):
+            name = str(item.get("name", ""))
+            if str(item.get("resource_id")) != request.source_id or not name.startswith(prefix):
+                continue
+            if MANAGED_BY_KEY in tag_labels(item.get("tags")):
+                continue
+            labels = adopted_labels(request.labels, name[len(prefix) :])
+            self._tag_image(str(item["id"]), labels)
+            adopted.append(self._snapshot({**item, "tags": label_tags(labels)}))
+        return adopted
 
     # ---- list / delete -------------------------------------------------------------------
     def list_snapshots(
@@ -365,6 +388,13 @@ class DigitalOcean:
             name=str(item.get("name", "")),
             copied_from=str(item["id"]) if where != home else None,
         )
+
+
+def adopted_labels(labels: Mapping[str, str], stamp: str) -> dict[str, str]:
+    """Labels for an image found untagged: this plan and target, kind nightly (its own kind
+    and expiry were never recorded), and a run id made from the stamp in its name."""
+    keep = {k: labels[k] for k in (MANAGED_BY_KEY, "plan", "target") if k in labels}
+    return {**keep, "kind": "nightly", "run-id": f"{stamp.upper()}-recovered"}
 
 
 def _time(value: object) -> datetime:

@@ -73,11 +73,12 @@ class Hetzner:
         restore_server_type: str = "cx22",
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.region = region or "global"
         self.protect = protect
-        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep, clock=clock)
         self.restore_server_type = restore_server_type
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id

@@ -17,11 +17,12 @@ from typing import Any
 from safesnap.config.plan import MysqlTarget, Plan
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.engines import get_engine
-from safesnap.errors import ConfigError
+from safesnap.errors import ConfigError, ProviderError
 from safesnap.output import log
 from safesnap.run.request import AnyTarget, RunRequest
 from safesnap.snapshots.limits import check_volume_limits
 from safesnap_providers.base import (
+    AdoptsUnlabelled,
     Capabilities,
     Snapshot,
     SnapshotProvider,
@@ -89,7 +90,9 @@ def take_snapshots(
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
     wait_timeout, copy_timeout = _timeouts(plan, spec)
+    adopted: list[Snapshot] = []
     if not request.dry_run:
+        adopted = adopt_unlabelled(provider, requests)
         check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
     hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
     with hold as held:
@@ -105,9 +108,35 @@ def take_snapshots(
     copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
     facts["wait_seconds"] = round(time.monotonic() - waited, 3)
     facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
+    if adopted:
+        facts["adopted_unlabelled"] = [_snapshot_dict(s) for s in adopted]
     facts["api_calls"] = api_call_count(provider)
     facts["provider"] = spec.provider
     return facts
+
+
+def adopt_unlabelled(provider: SnapshotProvider, requests: list[SnapshotRequest]) -> list[Snapshot]:
+    """Label what earlier runs left unlabelled (DigitalOcean droplet images whose wait failed),
+    so it is listed, reported and pruned instead of billed forever. Looking is best effort:
+    a failure here is logged and must not stop today's snapshot."""
+    if not isinstance(provider, AdoptsUnlabelled):
+        return []
+    found: list[Snapshot] = []
+    for r in requests:
+        try:
+            found += provider.adopt_unlabelled(r)
+        except ProviderError as exc:
+            log.warning("could not look for unlabelled snapshots of %s: %s", r.source_id, exc)
+    for snap in found:
+        log.warning(
+            "found snapshot %s (%s) of %s left unlabelled by an earlier run; labelled it "
+            "run-id %s so retention manages it",
+            snap.id,
+            snap.name,
+            snap.source_id,
+            snap.labels.get("run-id"),
+        )
+    return found
 
 
 def _labels(
