@@ -48,6 +48,7 @@ class DigitalOceanFake(OpenApiFake):
         self.snapshots: dict[str, JSON] = {}  # id -> snapshot (volume and droplet kinds)
         self.droplets: dict[int, JSON] = {}
         self.tags: set[str] = set()
+        self.endless_pages = False  # every list page names a next page (a looping API)
         self._routes_do()
 
     # ---- test helpers (direct state, no HTTP) ----------------------------------------------
@@ -76,8 +77,22 @@ class DigitalOceanFake(OpenApiFake):
         self._finish_droplet_snapshot(self.droplets[droplet_id], name)
         return max((k for k in self.snapshots if k.isdigit()), key=int)
 
-    def rate_limit(self, retry_after: int = 1, *, times: int = 1, path: str | None = None) -> None:
-        headers = header_map({**RATE_HEADERS, "ratelimit-remaining": 0, "retry-after": retry_after})
+    def rate_limit(
+        self,
+        retry_after: int | None = 1,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        reset_at: float | None = None,
+    ) -> None:
+        """429 with DigitalOcean's headers. `retry_after=None` leaves `retry-after` out, so
+        only `ratelimit-reset` (epoch seconds; `reset_at`, e.g. in the past) tells the wait."""
+        pairs: dict[str, str | int | float] = {**RATE_HEADERS, "ratelimit-remaining": 0}
+        if retry_after is not None:
+            pairs["retry-after"] = retry_after
+        if reset_at is not None:
+            pairs["ratelimit-reset"] = int(reset_at)
+        headers = header_map(pairs)
         self.inject(
             self.error(429, "too_many_requests", "API rate limit exceeded.", **headers),
             times=times,
@@ -201,7 +216,7 @@ class DigitalOceanFake(OpenApiFake):
     def _page(self, call: Call, key: str, items: list[JSON]) -> Reply:
         page_items, page, per_page, total = self.paginate(call, items, 20)
         pages: JSON = {}
-        if page * per_page < total:
+        if page * per_page < total or self.endless_pages:
             base = f"{self.url}{call.path}?"
             extra = "".join(
                 f"&{k}={v}" for k, v in call.query.items() if k not in ("page", "per_page")

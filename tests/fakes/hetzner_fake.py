@@ -59,6 +59,7 @@ class HetznerFake(OpenApiFake):
         self.servers: dict[int, JSON] = {}
         self.images: dict[int, JSON] = {}
         self.remaining = RATE_LIMIT
+        self.endless_pages = False  # every list page names a next page (a looping API)
         r = self.route
         r("GET", "/servers/{id}", self._get_server)
         r("POST", "/servers", self._create_server)
@@ -77,15 +78,23 @@ class HetznerFake(OpenApiFake):
         return sid
 
     def rate_limit(
-        self, *, times: int = 1, path: str | None = None, retry_after: float | None = None
+        self,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        retry_after: float | None = None,
+        limit: int = RATE_LIMIT,
+        reset_in: float | None = None,
     ) -> None:
         """429 `rate_limit_exceeded` with the documented RateLimit-* headers (Reset: when the
-        bucket is full again, 1 request/s). Hetzner documents no `Retry-After`; pass
-        `retry_after` to add one anyway, as a proxy in front of the API might."""
+        bucket is full again; it refills `limit` requests per hour, so an empty one is full
+        after 3600 s). `reset_in` sets another Reset (negative: in the past, clock skew).
+        Hetzner documents no `Retry-After`; pass `retry_after` to add one anyway, as a proxy
+        in front of the API might."""
         headers: dict[str, float] = {
-            "RateLimit-Limit": RATE_LIMIT,
+            "RateLimit-Limit": limit,
             "RateLimit-Remaining": 0,
-            "RateLimit-Reset": int(time.time()) + RATE_LIMIT,
+            "RateLimit-Reset": int(time.time() + (3600 if reset_in is None else reset_in)),
         }
         if retry_after is not None:
             headers["Retry-After"] = retry_after
@@ -266,6 +275,8 @@ class HetznerFake(OpenApiFake):
         ]
         page_items, page, per_page, total = self.paginate(call, items, 25)
         last = max(1, (total + per_page - 1) // per_page)
+        if self.endless_pages:
+            last = page + 1
         pagination = {
             "page": page,
             "per_page": per_page,

@@ -8,6 +8,7 @@ clock that the injected sleep advances), so hours of waiting take well under a s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -180,3 +181,62 @@ def test_do_image_left_untagged_by_a_failed_wait_is_adopted_next_run(do_fake) ->
     assert do_fake.snapshots[hand_made]["tags"] == []  # not ours: untouched
     assert do_fake.snapshots[other_target]["tags"] == []
     assert adapter.adopt_unlabelled(later) == []  # idempotent
+
+
+# ---- rate limits and pagination (issue #9) ------------------------------------------------
+
+
+def test_do_429_with_a_reset_in_the_past_waits_a_growing_floor(do_fake) -> None:
+    t = FakeTime()
+    provider = do_provider(do_fake, t)
+    vid = do_fake.add_volume()
+    # No retry-after, and a ratelimit-reset already passed (clock skew): the header says 0 s.
+    do_fake.rate_limit(retry_after=None, reset_at=time.time() - 120, times=3)
+    request = SnapshotRequest(vid, "safesnap-db-x-0", LABELS)
+    (snap,) = provider.create_snapshot(request)
+    assert snap.state == "completed"
+    assert t.slept == [1.0, 2.0, 4.0]  # not three retries in one burst
+    assert len(do_fake.snapshots) == 1
+
+
+def test_hetzner_429_honours_ratelimit_reset(hz_fake) -> None:
+    hz = Hetzner(Client(token=hz_fake.token, api_endpoint=hz_fake.url, timeout=5))
+    # A project allowed 360 requests/h refills one every 10 s; the bucket is full at Reset
+    # (an hour away when empty), so the next request is possible ~10 s from now.
+    hz_fake.rate_limit(limit=360)
+    with pytest.raises(ProviderError) as info:
+        hz.create_snapshot(server_request(hz_fake))
+    assert info.value.retry_after is not None and 8.5 <= info.value.retry_after <= 10.0
+    hz_fake.rate_limit(reset_in=-60)  # a reset in the past: the 1 s floor, not 0
+    with pytest.raises(ProviderError) as info:
+        hz.create_snapshot(server_request(hz_fake))
+    assert info.value.retry_after == 1.0
+    assert hz_fake.images == {}
+
+
+def test_hetzner_endless_next_page_is_capped_with_a_clear_error(hz_fake) -> None:
+    hz = Hetzner(Client(token=hz_fake.token, api_endpoint=hz_fake.url, timeout=5))
+    hz_fake.endless_pages = True
+    with pytest.raises(ProviderError) as info:
+        hz.list_snapshots({"plan": "p"})
+    assert "did not end after 100 pages" in info.value.message
+    assert not info.value.transient
+    assert hz_fake.count("GET", r"/v1/images$") == 100
+
+
+def test_hetzner_listing_follows_every_page(hz_fake) -> None:
+    hz = Hetzner(Client(token=hz_fake.token, api_endpoint=hz_fake.url, timeout=5))
+    hz_fake.page_size = 2
+    for _ in range(5):
+        hz.create_snapshot(server_request(hz_fake))
+    assert len(hz.list_snapshots({"plan": "p"})) == 5
+    assert hz_fake.count("GET", r"/v1/images$") == 3
+
+
+def test_do_endless_next_page_is_capped_with_a_clear_error(do_fake) -> None:
+    api = DoApi(do_fake.token, do_fake.url, timeout=5, max_pages=20)  # default 500: 16 s
+    do_fake.endless_pages = True
+    with pytest.raises(ProviderError) as info:
+        list(api.pages("snapshots", "snapshots"))
+    assert "did not end after 20 pages" in info.value.message
+    assert do_fake.count("GET", r"/v2/snapshots$") == 20
