@@ -210,3 +210,11 @@ class PrivilegeError(SourceError):
     artifact being verified stays, unverified. Shares exit code 3 with source_unusable."""
 
     code = "privilege_missing"
+
+
+class ProviderInUseError(ProviderError):
+    """The provider refuses to delete a resource something else still uses (AWS
+    `InvalidSnapshot.InUse`: an AMI registered from the snapshot). Permanent until that user
+    is gone; `snapshots prune` keeps the snapshot and warns instead of failing. Exit code 10."""
+
+    code = "provider_in_use"

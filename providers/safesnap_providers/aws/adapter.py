@@ -36,7 +36,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap.errors import ConfigError, ProviderError, ProviderInUseError, ProviderTimeoutError
 from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -68,6 +68,12 @@ TRANSIENT_CODES = frozenset(
         "InsufficientInstanceCapacity",
     }
 )
+# Seconds AWS asks for before the next try: one snapshot per volume per 15 s (EBS user guide,
+# "Snapshot creation rate"); concurrent copies (20 per destination region) free up as copies
+# finish, which takes minutes, so asking again within seconds only fails again.
+MIN_WAITS = {"SnapshotCreationPerVolumeRateExceeded": 15.0, "ResourceLimitExceeded": 30.0}
+COPY_TRANSIENT = frozenset({"ResourceLimitExceeded"})
+IN_USE_CODES = frozenset({"InvalidSnapshot.InUse"})
 NOT_FOUND_CODES = frozenset({"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"})
 COPIED_FROM_TAG = "copied-from"
 _STATES: dict[str, SnapshotState] = {
@@ -94,24 +100,38 @@ CAPABILITIES = Capabilities(
 )
 
 
-def classify(exc: Exception, *, what: str, resource_id: str | None = None) -> ProviderError:
-    """Turn a botocore exception into a ProviderError that says whether a retry may help."""
+def classify(
+    exc: Exception,
+    *,
+    what: str,
+    resource_id: str | None = None,
+    also_transient: frozenset[str] = frozenset(),
+) -> ProviderError:
+    """Turn a botocore exception into a ProviderError that says whether a retry may help.
+    `also_transient`: codes transient for this call only (CopySnapshot's ResourceLimitExceeded
+    is the concurrent-copy limit; elsewhere the code means a quota that will not pass)."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
         code = str(err.get("Code", "Unknown"))
         status = int(meta.get("HTTPStatusCode", 0) or 0) or None
-        transient = code in TRANSIENT_CODES or (status is not None and status >= 500)
+        transient = code in TRANSIENT_CODES | also_transient or (
+            status is not None and status >= 500
+        )
         # EC2 sends no Retry-After today; honour it if a proxy or a future API version does.
-        retry_after = str(meta.get("HTTPHeaders", {}).get("retry-after", ""))
-        return ProviderError(
+        header = str(meta.get("HTTPHeaders", {}).get("retry-after", ""))
+        retry_after = float(header) if header.isdigit() else None
+        if code in MIN_WAITS:
+            retry_after = max(retry_after or 0.0, MIN_WAITS[code])
+        kind = ProviderInUseError if code in IN_USE_CODES else ProviderError
+        return kind(
             f"{what}: {code}: {err.get('Message', '')}".strip(),
             transient=transient or status == 429,
             status=status,
             provider="aws",
             resource_id=resource_id,
             request_id=meta.get("RequestId"),
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
+            retry_after=retry_after,
         )
     if isinstance(exc, NoCredentialsError):
         return ProviderError(
@@ -299,7 +319,10 @@ class Aws:
             answer = self.client(region, retries=False).copy_snapshot(**params)
         except (ClientError, BotoCoreError) as exc:
             raise classify(
-                exc, what=f"copy snapshot to {region}", resource_id=snapshot.id
+                exc,
+                what=f"copy snapshot to {region}",
+                resource_id=snapshot.id,
+                also_transient=COPY_TRANSIENT,
             ) from None
         return Snapshot(
             id=answer["SnapshotId"],
