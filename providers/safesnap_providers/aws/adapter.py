@@ -18,6 +18,7 @@ Documented facts this adapter is built on (AWS EC2 API reference / EBS user guid
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +36,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import IMDSRegionProvider
 
-from safesnap.errors import ConfigError, ProviderError, ProviderInUseError, ProviderTimeoutError
+from safesnap.errors import ProviderError, ProviderInUseError, ProviderTimeoutError
 from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
@@ -393,13 +395,14 @@ def from_settings(
     region: str | None = None,
 ) -> Aws:
     """Credentials come from boto3's own chain (instance role, AWS_PROFILE, AWS_* variables):
-    safesnap never reads or stores AWS keys itself."""
+    safesnap never reads or stores AWS keys itself. So does the region when the plan names
+    none (see `resolve_region`)."""
     del env_file
     config = config or AwsSettings()
-    profile = config.profile
+    session = _session(config.profile)
     return Aws(
-        region=region or config.region,
-        session=_session(profile),
+        region=region or config.region or resolve_region(session),
+        session=session,
         endpoint_url=config.endpoint_url,
         max_attempts=config.max_attempts,
         poll_interval=config.poll_interval,
@@ -408,16 +411,39 @@ def from_settings(
     )
 
 
+def resolve_region(session: boto3.Session) -> str:
+    """AWS_REGION, else the region boto3 finds (AWS_DEFAULT_REGION, the profile's), else
+    the instance's own region from the instance metadata service (IMDSv2; botocore's fetcher,
+    which honours AWS_EC2_METADATA_DISABLED and AWS_EC2_METADATA_SERVICE_ENDPOINT). A
+    hard-coded default would snapshot and prune in the wrong region without a word."""
+    # AWS_REGION is the variable the AWS SDKs and CLI v2 read first; botocore reads only
+    # AWS_DEFAULT_REGION (and the profile) into session.region_name.
+    named = os.environ.get("AWS_REGION") or session.region_name
+    if named:
+        return str(named)
+    core = session._session  # boto3 exposes no public accessor for its botocore session
+    found = IMDSRegionProvider(core).provide()
+    if found:
+        return str(found)
+    raise ProviderError(
+        "no AWS region: the plan names none, and neither AWS_REGION, AWS_DEFAULT_REGION, "
+        "the profile nor the instance metadata service gave one",
+        provider="aws",
+        hint="Set region in [providers.aws] (or AWS_REGION).",
+    )
+
+
 def _session(profile: str | None) -> boto3.Session:
-    """boto3's credential chain, or the named profile; a profile that does not exist is the
-    plan's mistake (config_invalid), not an unexpected library error."""
-    if not profile:
-        return boto3.Session()
+    """boto3's credential chain, or the named profile (the plan's, else AWS_PROFILE's). A
+    profile that does not exist is a clear provider error, not a library traceback."""
     try:
-        return boto3.Session(profile_name=profile)
+        return boto3.Session(profile_name=profile) if profile else boto3.Session()
     except ProfileNotFound:
-        raise ConfigError(
-            f"AWS profile {profile!r} not found in the AWS config files",
-            hint="Name a profile from ~/.aws/config (or $AWS_CONFIG_FILE), or remove "
-            "[providers.aws] profile to use the instance role or AWS_* variables.",
+        name = profile or os.environ.get("AWS_PROFILE", "")
+        raise ProviderError(
+            f"AWS profile {name!r} not found in the AWS config files",
+            provider="aws",
+            hint="Name a profile from ~/.aws/config (or $AWS_CONFIG_FILE) in [providers.aws] "
+            "profile or AWS_PROFILE, or unset both to use the instance role or AWS_* "
+            "variables.",
         ) from None
