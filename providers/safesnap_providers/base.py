@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol, runtime_checkable
 
 SnapshotState = Literal["pending", "completed", "error"]
@@ -187,6 +188,26 @@ class AdoptsUnlabelled(Protocol):
         ...
 
 
+@runtime_checkable
+class HasProviderClock(Protocol):
+    """A provider that can tell its own time: the HTTP `Date` of its last response. Minimum
+    intervals compare it with the provider's own snapshot times, never with the host clock."""
+
+    def provider_now(self) -> datetime | None:
+        """The provider's time at its last answer (aware UTC), or None before any answer."""
+        ...
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware UTC datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return as_utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def api_call_count(provider: object) -> int:
     """API calls made so far through a provider wrapped by `wrappers.Counting` (0 otherwise)."""
     return int(getattr(provider, "calls", 0))
@@ -220,6 +241,7 @@ __all__: Sequence[str] = (
     "MANAGED_BY_VALUE",
     "AdoptsUnlabelled",
     "Capabilities",
+    "HasProviderClock",
     "Snapshot",
     "SnapshotProvider",
     "SnapshotRequest",

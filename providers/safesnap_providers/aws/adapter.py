@@ -48,6 +48,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     SnapshotState,
     as_utc,
+    http_date,
     labels_match,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
@@ -200,6 +201,7 @@ class Aws:
         self.kms_key_id = kms_key_id
         self.page_size = page_size
         self._clients: dict[tuple[str, bool], Any] = {}
+        self._last_date: str | None = None  # HTTP Date of the last describe: AWS's clock
 
     def client(self, region: str | None = None, *, retries: bool = True) -> Any:
         """An EC2 client; `retries=False` for calls that must not be repeated blindly."""
@@ -220,6 +222,13 @@ class Aws:
 
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
+
+    def provider_now(self) -> datetime | None:
+        return http_date(self._last_date)
+
+    def _remember_date(self, answer: Mapping[str, Any]) -> None:
+        headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        self._last_date = headers.get("date") or self._last_date
 
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
         labels = {**request.labels, "source": request.source_id}
@@ -369,6 +378,7 @@ class Aws:
         )
         try:
             for page in pages:
+                self._remember_date(page)
                 yield from page.get("Snapshots", [])
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, what="describe snapshots") from None
@@ -383,6 +393,7 @@ class Aws:
             raise classify(exc, what="describe snapshot", resource_id=snapshot_id) from None
         except BotoCoreError as exc:
             raise classify(exc, what="describe snapshot", resource_id=snapshot_id) from None
+        self._remember_date(answer)
         items = answer.get("Snapshots", [])
         return _to_snapshot(items[0], region) if items else None
 

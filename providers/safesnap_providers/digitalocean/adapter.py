@@ -31,6 +31,7 @@ from safesnap_providers.base import (
     Capabilities,
     Snapshot,
     SnapshotRequest,
+    http_date,
     labels_match,
 )
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
@@ -128,6 +129,9 @@ class DigitalOcean:
                 "a transferred droplet snapshot keeps its id; deleting it removes every region",
             ),
         )
+
+    def provider_now(self) -> datetime | None:
+        return http_date(self.api.last_date)
 
     # ---- create / wait -------------------------------------------------------------------
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:

@@ -56,6 +56,7 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
         super().__init__(token=token, end_point=api_root(endpoint_url))
         self._request_timeout = timeout
         self.max_pages = max_pages
+        self.last_date: str | None = None  # HTTP Date of the last answer: DO's own clock
 
     def get_timeout(self) -> float:
         return self._request_timeout
@@ -74,6 +75,7 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
                 provider=PROVIDER,
                 transient=True,
             ) from None
+        self.last_date = response.headers.get("Date") or self.last_date
         return _check(response, method, path)
 
     def get(self, path: str, **params: Any) -> Json:

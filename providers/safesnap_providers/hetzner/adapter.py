@@ -37,6 +37,7 @@ from safesnap_providers.base import (
     Capabilities,
     Snapshot,
     SnapshotRequest,
+    http_date,
     labels_match,
     parse_stamp,
 )
@@ -103,6 +104,11 @@ class Hetzner:
                 "restore creates a new server from the snapshot",
             ),
         )
+
+    def provider_now(self) -> datetime | None:
+        """Hetzner's clock: the Date of this thread's last response."""
+        headers = {k.lower(): v for k, v in self._last.headers.items()}
+        return http_date(headers.get("date"))
 
     # ---- create / wait -------------------------------------------------------------------
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:

@@ -20,7 +20,7 @@ from safesnap.engines import get_engine
 from safesnap.errors import ConfigError, ProviderError
 from safesnap.output import log
 from safesnap.run.request import AnyTarget, RunRequest
-from safesnap.snapshots.limits import check_volume_limits
+from safesnap.snapshots.limits import DEFAULT_MAX_INTERVAL_WAIT, check_volume_limits
 from safesnap_providers.base import (
     AdoptsUnlabelled,
     Capabilities,
@@ -91,9 +91,17 @@ def take_snapshots(
     check_capabilities(caps, requests, spec.provider)
     wait_timeout, copy_timeout = _timeouts(plan, spec)
     adopted: list[Snapshot] = []
+    interval_wait = 0.0
     if not request.dry_run:
         adopted = adopt_unlabelled(provider, requests)
-        check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
+        interval_wait = check_volume_limits(
+            provider,
+            caps,
+            requests,
+            labels,
+            datetime.now(UTC),
+            max_wait=float(getattr(spec, "max_interval_wait", DEFAULT_MAX_INTERVAL_WAIT)),
+        )
     hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
     with hold as held:
         # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
@@ -108,6 +116,8 @@ def take_snapshots(
     copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
     facts["wait_seconds"] = round(time.monotonic() - waited, 3)
     facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
+    if interval_wait:
+        facts["min_interval_waited_seconds"] = round(interval_wait, 1)
     if adopted:
         facts["adopted_unlabelled"] = [_snapshot_dict(s) for s in adopted]
     facts["api_calls"] = api_call_count(provider)
