@@ -198,6 +198,22 @@ class HasProviderClock(Protocol):
         ...
 
 
+@runtime_checkable
+class Relabels(Protocol):
+    """A provider that can add labels to a snapshot after its creation (AWS tags, DigitalOcean
+    tags, Hetzner labels). Used only to say what was learnt afterwards: that a snapshot's
+    request outlived the quiesce hold (`consistency=crash`)."""
+
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        """Add (or overwrite) `labels` on a snapshot safesnap made. Idempotent. Raises
+        ProviderError."""
+        ...
+
+
+CONSISTENCY_KEY = "consistency"
+CRASH_CONSISTENT = "crash"  # the request outlived the quiesce hold
+
+
 def http_date(value: str | None) -> datetime | None:
     """An HTTP `Date` header as an aware UTC datetime; None when absent or unreadable."""
     if not value:
@@ -242,6 +258,7 @@ __all__: Sequence[str] = (
     "AdoptsUnlabelled",
     "Capabilities",
     "HasProviderClock",
+    "Relabels",
     "Snapshot",
     "SnapshotProvider",
     "SnapshotRequest",

@@ -226,6 +226,14 @@ class Aws:
     def provider_now(self) -> datetime | None:
         return http_date(self._last_date)
 
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        try:
+            self.client(snapshot.region or self.region).create_tags(
+                Resources=[snapshot.id], Tags=_tags(labels)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, what="tag snapshot", resource_id=snapshot.id) from None
+
     def _remember_date(self, answer: Mapping[str, Any]) -> None:
         headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         self._last_date = headers.get("date") or self._last_date

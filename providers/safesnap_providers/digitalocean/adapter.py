@@ -258,7 +258,18 @@ class DigitalOcean:
         item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
         return self._snapshot(item)
 
-    def _tag_image(self, image_id: str, labels: Mapping[str, str]) -> None:
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        if snapshot.id.startswith(PENDING_PREFIX):
+            raise ProviderError(
+                f"snapshot {snapshot.id} has no image yet to label",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        kind = "image" if current.get("resource_type") == "droplet" else "volume_snapshot"
+        self._tag_image(snapshot.id, labels, kind)
+
+    def _tag_image(self, image_id: str, labels: Mapping[str, str], kind: str = "image") -> None:
         for tag in label_tags(labels):
             # Assigning needs the tag to exist. Create each tag once per process: a plan's
             # snapshots share all their tags, so this halves the calls (bench/provider_bench.py).
@@ -267,7 +278,7 @@ class DigitalOcean:
                 self._known_tags.add(tag)
             self.api.post(
                 f"tags/{tag}/resources",
-                {"resources": [{"resource_id": image_id, "resource_type": "image"}]},
+                {"resources": [{"resource_id": image_id, "resource_type": kind}]},
             )
 
     def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:

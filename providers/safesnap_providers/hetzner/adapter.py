@@ -110,6 +110,11 @@ class Hetzner:
         headers = {k.lower(): v for k, v in self._last.headers.items()}
         return http_date(headers.get("date"))
 
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        image = self._get_image(snapshot.id)
+        merged = {**(image.labels or {}), **labels}
+        self._call(lambda: self.client.images.update(image, labels=merged), snapshot.id)
+
     # ---- create / wait -------------------------------------------------------------------
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
         if request.source_kind != "server":
