@@ -166,9 +166,14 @@ class SnapshotProvider(Protocol):
         cross_region_copy is False. NOT idempotent (look for the labelled copy first)."""
         ...
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         """Create a new volume (or server) from `snapshot` and return its id. Never overwrites
-        anything existing. NOT idempotent."""
+        anything existing. NOT idempotent. `size`: the provider's size or server type for a
+        new server (DigitalOcean size slug, Hetzner server type); None picks the smallest one
+        whose disk fits the snapshot. Providers that restore volumes at the snapshot's own
+        size ignore it."""
         ...
 
 

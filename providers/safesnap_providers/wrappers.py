@@ -81,9 +81,11 @@ class Counting(_Wrapper):
         self.by_method["copy_to_region"] += 1
         return self.inner.copy_to_region(snapshot, region, labels)
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         self.by_method["restore_volume"] += 1
-        return self.inner.restore_volume(snapshot, name=name, zone=zone)
+        return self.inner.restore_volume(snapshot, name=name, zone=zone, size=size)
 
 
 class Retrying(_Wrapper):
@@ -161,8 +163,10 @@ class Retrying(_Wrapper):
             attempt, policy=self._policy("copy_to_region"), describe=f"copy {snapshot.id}"
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
-        return self.inner.restore_volume(snapshot, name=name, zone=zone)
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        return self.inner.restore_volume(snapshot, name=name, zone=zone, size=size)
 
 
 class Logging(_Wrapper):
@@ -227,11 +231,13 @@ class Logging(_Wrapper):
         )
         return out
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         out: str = self._timed(
             logging.INFO,
             f"restore_volume {snapshot.id}",
-            lambda: self.inner.restore_volume(snapshot, name=name, zone=zone),
+            lambda: self.inner.restore_volume(snapshot, name=name, zone=zone, size=size),
         )
         return out
 
@@ -291,7 +297,10 @@ class DryRun(_Wrapper):
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # nothing is created
         log.info(
             "dry-run: would create volume %s from snapshot %s in %s",
             name,

@@ -67,9 +67,9 @@ class DigitalOceanFake(OpenApiFake):
         }
         return vid
 
-    def add_droplet(self, region: str = "nyc3") -> int:
+    def add_droplet(self, region: str = "nyc3", disk: int = 25) -> int:
         did = self._next_id()
-        self.droplets[did] = {"id": did, "region": region, "disk": 25}
+        self.droplets[did] = {"id": did, "region": region, "disk": disk}
         return did
 
     def add_droplet_image(self, droplet_id: int, name: str) -> str:
@@ -139,6 +139,7 @@ class DigitalOceanFake(OpenApiFake):
         r("GET", "/v2/droplets/{droplet_id}/actions", self._list_droplet_actions)
         r("GET", "/v2/droplets/{droplet_id}/snapshots", self._list_droplet_snapshots)
         r("POST", "/v2/droplets", self._create_droplet)
+        r("GET", "/v2/sizes", self._list_sizes)
         r("GET", "/v2/actions/{action_id}", self._get_action)
         r("POST", "/v2/images/{image_id}/actions", self._image_action)
         r("POST", "/v2/tags", self._create_tag)
@@ -313,6 +314,9 @@ class DigitalOceanFake(OpenApiFake):
         ]
         return self._page(call, "snapshots", items)
 
+    def _list_sizes(self, call: Call) -> Reply:
+        return self._page(call, "sizes", [dict(s) for s in SIZES])
+
     def _create_droplet(self, call: Call) -> Reply:
         image = str(call.json.get("image"))
         if (
@@ -320,6 +324,14 @@ class DigitalOceanFake(OpenApiFake):
             or call.json.get("region") not in self.snapshots[image]["regions"]
         ):
             return self.error(422, "unprocessable_entity", "image not available in that region")
+        size = next((s for s in SIZES if s["slug"] == call.json.get("size")), None)
+        if size is None:
+            return self.error(422, "unprocessable_entity", "invalid size")
+        if size["disk"] < self.snapshots[image]["min_disk_size"]:
+            # What DigitalOcean answers for an image larger than the size's disk.
+            return self.error(
+                422, "unprocessable_entity", "image requires a larger disk than the size has"
+            )
         did = self.add_droplet(call.json["region"])
         return self._ok(202, {"droplet": self._droplet_json(self.droplets[did]), "links": {}})
 
@@ -379,6 +391,30 @@ class DigitalOceanFake(OpenApiFake):
             if tag not in snap["tags"]:
                 snap["tags"].append(tag)
         return self._ok(204)
+
+
+def _size(slug: str, disk: int, memory: int, price: float) -> JSON:
+    return {
+        "slug": slug,
+        "memory": memory,
+        "vcpus": 1,
+        "disk": disk,
+        "transfer": 1.0,
+        "price_monthly": price,
+        "price_hourly": round(price / 730, 5),
+        "regions": ["nyc3", "fra1", "ams3"],
+        "available": True,
+        "description": "Basic",
+    }
+
+
+# A few of DigitalOcean's published sizes (slug, disk GB, memory MB, $/month).
+SIZES = [
+    _size("s-1vcpu-1gb", 25, 1024, 6.0),
+    _size("s-1vcpu-2gb", 50, 2048, 12.0),
+    _size("s-2vcpu-4gb", 80, 4096, 24.0),
+    _size("s-4vcpu-8gb", 160, 8192, 48.0),
+]
 
 
 def _region(slug: str) -> JSON:

@@ -202,6 +202,7 @@ class Aws:
         self.page_size = page_size
         self._clients: dict[tuple[str, bool], Any] = {}
         self._last_date: str | None = None  # HTTP Date of the last describe: AWS's clock
+        self._messages: dict[str, str] = {}  # snapshot id -> EC2 StateMessage
 
     def client(self, region: str | None = None, *, retries: bool = True) -> Any:
         """An EC2 client; `retries=False` for calls that must not be repeated blindly."""
@@ -279,7 +280,8 @@ class Aws:
             self.pace,
             timeout=timeout,
             on_error=lambda: ProviderError(
-                f"snapshot {snapshot.id} ended in state error",
+                f"snapshot {snapshot.id} ended in state error"
+                + (f": {self._messages[snapshot.id]}" if self._messages.get(snapshot.id) else ""),
                 provider=self.name,
                 resource_id=snapshot.id,
             ),
@@ -355,7 +357,10 @@ class Aws:
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # EBS restores a volume at the snapshot's own size
         if not zone:
             raise ProviderError(
                 "restoring an EBS snapshot needs an availability zone",
@@ -403,6 +408,9 @@ class Aws:
             raise classify(exc, what="describe snapshot", resource_id=snapshot_id) from None
         self._remember_date(answer)
         items = answer.get("Snapshots", [])
+        if items and items[0].get("StateMessage"):
+            # EC2's own reason for a failed snapshot or copy (e.g. a KMS key it cannot use).
+            self._messages[snapshot_id] = str(items[0]["StateMessage"])[:300]
         return _to_snapshot(items[0], region) if items else None
 
 

@@ -87,6 +87,7 @@ class DigitalOcean:
         max_poll_interval: float = 60.0,
         droplet_copies: bool = False,
         home: tuple[str, str] | None = None,
+        restore_size: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -95,6 +96,7 @@ class DigitalOcean:
         self._home = home  # ("volumes"|"droplets", id): where to read the home region from
         self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep, clock=clock)
         self.droplet_copies = droplet_copies
+        self.restore_size = restore_size  # plan's size slug for restored droplets (None: fit)
         self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
         self._known_tags: set[str] = set()
 
@@ -220,16 +222,22 @@ class DigitalOcean:
     def _wait_action(self, action_id: int, snapshot: Snapshot, timeout: float) -> None:
         """Poll `GET /v2/actions/{id}` with capped exponential backoff until it completes."""
 
+        seen: dict[str, Any] = {}
+
         def poll() -> tuple[PollState, None]:
-            status = self.api.get(f"actions/{action_id}")["action"]["status"]
-            return _ACTION_STATES.get(status, "pending"), None
+            seen.update(self.api.get(f"actions/{action_id}")["action"])
+            return _ACTION_STATES.get(str(seen.get("status")), "pending"), None
 
         wait_done(
             poll,
             self.pace,
             timeout=timeout,
+            # DO actions carry no error text: say what the action reported about itself.
             on_error=lambda: ProviderError(
-                f"DigitalOcean action {action_id} errored",
+                f"DigitalOcean action {action_id} ({seen.get('type')} of "
+                f"{seen.get('resource_type')} {seen.get('resource_id')} in "
+                f"{seen.get('region_slug')}) ended with status {seen.get('status')}, "
+                f"started {seen.get('started_at')}, completed {seen.get('completed_at')}",
                 provider=PROVIDER,
                 resource_id=snapshot.id,
             ),
@@ -372,7 +380,9 @@ class DigitalOcean:
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
         region = zone or snapshot.region
         if current.get("resource_type") == "volume":
@@ -383,8 +393,30 @@ class DigitalOcean:
                 "size_gigabytes": int(current.get("min_disk_size") or 1),
             }
             return str(self.api.post("volumes", body)["volume"]["id"])
-        body2 = {"name": name, "region": region, "size": "s-1vcpu-1gb", "image": int(snapshot.id)}
+        slug = size or self.restore_size or self._smallest_size(current, region)
+        body2 = {"name": name, "region": region, "size": slug, "image": int(snapshot.id)}
         return str(self.api.post("droplets", body2)["droplet"]["id"])
+
+    def _smallest_size(self, image: Mapping[str, Any], region: str) -> str:
+        """The cheapest droplet size offered in `region` whose disk holds the image (its
+        `min_disk_size`): a fixed small size cannot take a larger snapshot (issue #9)."""
+        need = float(image.get("min_disk_size") or 0)
+        fits = [
+            s
+            for s in self.api.pages("sizes", "sizes")
+            if s.get("available", True)
+            and region in (s.get("regions") or [region])
+            and float(s.get("disk") or 0) >= need
+        ]
+        if not fits:
+            raise ProviderError(
+                f"no droplet size in {region} has a disk of {need:g} GB or more",
+                provider=PROVIDER,
+                resource_id=str(image.get("id", "")),
+                hint="Pass --size with a size slug, or restore in another region.",
+            )
+        best = min(fits, key=lambda s: (float(s.get("price_monthly") or 0), float(s["disk"])))
+        return str(best["slug"])
 
     # ---- helpers -------------------------------------------------------------------------
     def _snapshot(self, item: Mapping[str, Any], region: str | None = None) -> Snapshot:
@@ -441,4 +473,5 @@ def from_settings(
         poll_interval=config.poll_interval,
         droplet_copies=droplet_only,
         home=home,
+        restore_size=spec.restore_size if spec is not None else None,
     )

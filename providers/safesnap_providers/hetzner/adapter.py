@@ -73,7 +73,7 @@ class Hetzner:
         protect: bool = False,
         poll_interval: float = 5.0,
         max_poll_interval: float = 30.0,
-        restore_server_type: str = "cx22",
+        restore_server_type: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
@@ -85,6 +85,7 @@ class Hetzner:
         self.restore_server_type = restore_server_type
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
+        self._errors: dict[str, dict[str, str]] = {}  # image id -> its failed action's error
         self._last = LastResponse()
         self.client_retries = take_over_retries(client, self._last)
 
@@ -141,7 +142,7 @@ class Hetzner:
             self.pace,
             timeout=timeout,
             on_error=lambda: ProviderError(
-                f"Hetzner snapshot {snapshot.id} failed",
+                f"Hetzner snapshot {snapshot.id} failed{self._failure_text(snapshot.id)}",
                 provider=PROVIDER,
                 resource_id=snapshot.id,
             ),
@@ -157,11 +158,23 @@ class Hetzner:
             image = self._get_image(snapshot.id)
         return self._snapshot(image)
 
+    def _failure_text(self, image_id: str) -> str:
+        error = self._errors.get(image_id)
+        if not error:
+            return ""
+        return f": {error.get('code', 'error')}: {str(error.get('message', ''))[:300]}"
+
     def _poll(self, image_id: str, action_id: int | None) -> PollState:
         """One poll: from the action when this process started it, else from the image status
         (another process, or a run that crashed, started it)."""
         if action_id is not None:
-            return _action_state(self._get_action(action_id, image_id))
+            action = self._get_action(action_id, image_id)
+            if action.error:  # {"code": ..., "message": ...}: Hetzner's own words, kept
+                self._errors[image_id] = {
+                    "code": action.error["code"],
+                    "message": action.error["message"],
+                }
+            return _action_state(action)
         return _image_state(self._get_image(image_id))
 
     def _set_protection(self, image_id: str, delete: bool, deadline: float) -> None:
@@ -284,12 +297,16 @@ class Hetzner:
             hint="Any server in any location can be created from the snapshot as it is.",
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         """Create a new server (never touching the source) from the snapshot; returns its id."""
+        image = self._get_image(snapshot.id)
+        server_type = size or self.restore_server_type or self._smallest_type(image)
         created = self._call(
             lambda: self.client.servers.create(
                 name=name,
-                server_type=ServerType(name=self.restore_server_type),
+                server_type=ServerType(name=server_type),
                 # The API documents `image` as a string ("ID or name"); hcloud would send an
                 # int for Image(id=...), which the published schema rejects.
                 image=Image(name=str(snapshot.id)),
@@ -299,6 +316,27 @@ class Hetzner:
             snapshot.id,
         )
         return str(created.server.id)
+
+    def _smallest_type(self, image: BoundImage) -> str:
+        """The cheapest server type of the image's architecture whose disk holds the image
+        (`disk_size`): a fixed cx22 cannot take a larger snapshot (issue #9)."""
+        need = float(image.disk_size or 0)
+        types = self._call(lambda: self.client.server_types.get_all(), str(image.id))
+        fits = [
+            t
+            for t in types
+            if _offered(t)
+            and float(t.disk or 0) >= need
+            and (image.architecture is None or t.architecture == image.architecture)
+        ]
+        if not fits:
+            raise ProviderError(
+                f"no server type has a disk of {need:g} GB or more for image {image.id}",
+                provider=PROVIDER,
+                resource_id=str(image.id),
+                hint="Pass --size with a server type name.",
+            )
+        return str(min(fits, key=lambda t: (_monthly(t), float(t.disk or 0))).name)
 
     # ---- helpers -------------------------------------------------------------------------
     def _get_action(self, action_id: int, image_id: str) -> BoundAction:
@@ -323,6 +361,23 @@ class Hetzner:
 
     def _call(self, fn: Callable[[], T], resource_id: str | None) -> T:
         return call(fn, self._last, resource_id)
+
+
+def _offered(server_type: ServerType) -> bool:
+    """Not deprecated in every location (per-location deprecation, Hetzner changelog
+    2025-09-24); a type listing no locations is taken as offered."""
+    places = server_type.locations or []
+    return not places or any(getattr(p, "deprecation", None) is None for p in places)
+
+
+def _monthly(server_type: ServerType) -> float:
+    """The lowest gross monthly price listed for a server type (any location)."""
+    prices = [
+        float(p["price_monthly"]["gross"])
+        for p in server_type.prices or []
+        if isinstance(p, dict) and "price_monthly" in p
+    ]
+    return min(prices, default=float("inf"))
 
 
 def _protected(image: Image) -> bool:
@@ -359,4 +414,5 @@ def from_settings(
         region=region,
         protect=bool(spec and spec.protect),
         poll_interval=config.poll_interval,
+        restore_server_type=spec.restore_server_type if spec is not None else None,
     )

@@ -307,8 +307,11 @@ def restore_snapshot(
     name: str | None = None,
     env_file: Path | None = None,
     provider: SnapshotProvider | None = None,
+    size: str | None = None,
 ) -> dict[str, Any]:
-    """Create a NEW volume (or server) from one of the target's snapshots; never overwrites."""
+    """Create a NEW volume (or server) from one of the target's snapshots; never overwrites.
+    `size`: the new server's size (DigitalOcean slug, Hetzner server type); default: the
+    plan's `restore_size` / `restore_server_type`, else the smallest that fits."""
     provider = provider or build_provider(target.snapshot, plan, env_file=env_file)
     if not provider.capabilities().restore_to_volume:
         raise ConfigError(f"provider {target.snapshot.provider} cannot restore snapshots here")
@@ -324,7 +327,7 @@ def restore_snapshot(
     new_name = (
         name or f"safesnap-restore-{target.name}-{datetime.now(UTC).strftime(STAMP_FORMAT).lower()}"
     )
-    new_id = provider.restore_volume(snap, name=new_name, zone=zone)
+    new_id = provider.restore_volume(snap, name=new_name, zone=zone, size=size)
     return {
         "snapshot_id": snap.id,
         "region": snap.region,
