@@ -59,9 +59,11 @@ def test_config_check_prints_and_returns_the_estimate(
 ) -> None:
     plan = _plan(tmp_path, 10**9)
     (tmp_path / "missing.db").write_bytes(b"")
+    code: object = 0
     try:
         main(["config", "check", "--config", str(plan), "--json"])
     except SystemExit as exc:  # typer may or may not exit explicitly on success
-        assert exc.code in (0, None)
+        code = exc.code or 0
+    assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert any("1.14 USD/month" in line for line in report["snapshot_cost_estimates"])
