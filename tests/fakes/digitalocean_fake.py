@@ -144,6 +144,8 @@ class DigitalOceanFake(OpenApiFake):
         r("POST", "/v2/images/{image_id}/actions", self._image_action)
         r("POST", "/v2/tags", self._create_tag)
         r("POST", "/v2/tags/{tag_id}/resources", self._tag_resources)
+        r("GET", "/v2/tags/{tag_id}", self._get_tag)
+        r("DELETE", "/v2/tags/{tag_id}", self._delete_tag)
 
     def _ok(self, status: int, body: JSON | None = None) -> Reply:
         return Reply(status, body, header_map(RATE_HEADERS))
@@ -379,6 +381,23 @@ class DigitalOceanFake(OpenApiFake):
         name = call.json["name"]
         self.tags.add(name)
         return self._ok(201, {"tag": {"name": name, "resources": {"count": 0}}})
+
+    def _get_tag(self, call: Call) -> Reply:
+        tag = call.params["tag_id"]
+        if tag not in self.tags:
+            return self.error(404, "not_found", "tag not found")
+        count = sum(tag in s["tags"] for s in self.snapshots.values())
+        return self._ok(200, {"tag": {"name": tag, "resources": {"count": count}}})
+
+    def _delete_tag(self, call: Call) -> Reply:
+        tag = call.params["tag_id"]
+        if tag not in self.tags:
+            return self.error(404, "not_found", "tag not found")
+        self.tags.discard(tag)
+        for snap in self.snapshots.values():  # deleting a tag untags what it labelled
+            if tag in snap["tags"]:
+                snap["tags"].remove(tag)
+        return self._ok(204)
 
     def _tag_resources(self, call: Call) -> Reply:
         tag = call.params["tag_id"]

@@ -240,3 +240,18 @@ def test_do_endless_next_page_is_capped_with_a_clear_error(do_fake) -> None:
         list(api.pages("snapshots", "snapshots"))
     assert "did not end after 20 pages" in info.value.message
     assert do_fake.count("GET", r"/v2/snapshots$") == 20
+
+
+def test_do_per_run_tags_are_deleted_once_they_label_nothing(do_fake) -> None:
+    do = DigitalOcean(DoApi(do_fake.token, do_fake.url, timeout=5), region="nyc3")
+    labels = managed_labels(plan="p", target="db", run_id="20261204T020000Z-tt", kind="nightly")
+    a, b = do_fake.add_volume(), do_fake.add_volume()
+    (one,) = do.create_snapshot(SnapshotRequest(a, "s-0", labels))
+    (two,) = do.create_snapshot(SnapshotRequest(b, "s-1", labels))
+    run_tag = "safesnap:run-id:20261204T020000Z-tt"
+    assert run_tag in do_fake.tags
+    do.delete_snapshot(one)
+    assert run_tag in do_fake.tags  # still labels the run's other snapshot
+    do.delete_snapshot(two)
+    assert run_tag not in do_fake.tags  # gone once it labels nothing
+    assert "safesnap:plan:p" in do_fake.tags  # shared tags stay

@@ -17,6 +17,7 @@ character of the value escaped as `_xx` (hex), so any label round-trips.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +45,8 @@ from safesnap_providers.polling import Pace, PollState, wait_done
 from safesnap_providers.secrets import require_token
 
 TAG_PREFIX = "safesnap:"
+PER_RUN_KEYS = frozenset({"run-id", "expires-at"})  # labels whose tags one run makes alone
+log = logging.getLogger("safesnap.providers.digitalocean")
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
 PENDING_PREFIX = "action-"  # id of a droplet snapshot whose image does not exist yet
 # An action's `status` is in-progress, completed or errored (DO API reference, Actions).
@@ -350,6 +353,21 @@ class DigitalOcean:
         except ProviderError as exc:
             if exc.status != 404:
                 raise
+        self._drop_unused_tags(current.get("tags") or [])
+
+    def _drop_unused_tags(self, tags: list[str]) -> None:
+        """Delete this snapshot's per-run tags (run id, expiry) once they label nothing: each
+        run makes its own, and DigitalOcean keeps empty tags forever. Shared tags (plan,
+        target, kind) stay. Best effort: a tag left behind costs nothing."""
+        for tag in tags:
+            if not PER_RUN_KEYS & set(tag_labels([tag])):
+                continue
+            try:
+                if int(self.api.get(f"tags/{tag}")["tag"]["resources"]["count"]) == 0:
+                    self.api.delete(f"tags/{tag}")
+                    self._known_tags.discard(tag)
+            except (ProviderError, KeyError, TypeError, ValueError) as exc:
+                log.info("kept tag %s: %s", tag, getattr(exc, "message", type(exc).__name__))
 
     # ---- copy / restore ------------------------------------------------------------------
     def copy_to_region(
