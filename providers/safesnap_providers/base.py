@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol, runtime_checkable
 
 SnapshotState = Literal["pending", "completed", "error"]
@@ -168,9 +169,14 @@ class SnapshotProvider(Protocol):
         cross_region_copy is False. NOT idempotent (look for the labelled copy first)."""
         ...
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         """Create a new volume (or server) from `snapshot` and return its id. Never overwrites
-        anything existing. NOT idempotent."""
+        anything existing. NOT idempotent. `size`: the provider's size or server type for a
+        new server (DigitalOcean size slug, Hetzner server type); None picks the smallest one
+        whose disk fits the snapshot. Providers that restore volumes at the snapshot's own
+        size ignore it."""
         ...
 
 
@@ -188,6 +194,58 @@ class RestoredVolumes(Protocol):
         """Delete the volume. Refuses (ProviderError, permanent) one without the
         managed-by=safesnap label. Idempotent: a volume already gone succeeds."""
         ...
+
+
+@runtime_checkable
+class AdoptsUnlabelled(Protocol):
+    """A provider that can leave an unlabelled resource behind and find it again.
+
+    DigitalOcean's droplet snapshot action takes no tags: the image is tagged only after the
+    action completes, so a wait that failed (or a run that died) leaves a billed image that
+    list and prune never see. The next run calls `adopt_unlabelled` before it snapshots."""
+
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Find images of `request.source_id` named like this target's snapshots
+        (`safesnap-<target>-...`) that carry no managed-by label, label them as this plan's
+        and target's nightly snapshots (so retention deletes them in time) and return them.
+        Idempotent: an adopted image is labelled and not found again. Raises ProviderError."""
+        ...
+
+
+@runtime_checkable
+class HasProviderClock(Protocol):
+    """A provider that can tell its own time: the HTTP `Date` of its last response. Minimum
+    intervals compare it with the provider's own snapshot times, never with the host clock."""
+
+    def provider_now(self) -> datetime | None:
+        """The provider's time at its last answer (aware UTC), or None before any answer."""
+        ...
+
+
+@runtime_checkable
+class Relabels(Protocol):
+    """A provider that can add labels to a snapshot after its creation (AWS tags, DigitalOcean
+    tags, Hetzner labels). Used only to say what was learnt afterwards: that a snapshot's
+    request outlived the quiesce hold (`consistency=crash`)."""
+
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        """Add (or overwrite) `labels` on a snapshot safesnap made. Idempotent. Raises
+        ProviderError."""
+        ...
+
+
+CONSISTENCY_KEY = "consistency"
+CRASH_CONSISTENT = "crash"  # the request outlived the quiesce hold
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware UTC datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return as_utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def api_call_count(provider: object) -> int:
@@ -221,7 +279,10 @@ def managed_labels(
 __all__: Sequence[str] = (
     "MANAGED_BY_KEY",
     "MANAGED_BY_VALUE",
+    "AdoptsUnlabelled",
     "Capabilities",
+    "HasProviderClock",
+    "Relabels",
     "RestoredVolumes",
     "Snapshot",
     "SnapshotProvider",

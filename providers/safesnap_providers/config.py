@@ -29,6 +29,17 @@ class SpecBase(BaseModel):
     keep_days: int | None = Field(
         None, ge=1, description="Snapshots expire after N days (label 'expires-at')."
     )
+    max_interval_wait: float = Field(
+        60,
+        ge=0,
+        description="Seconds a run may wait, before quiescing, for the provider's minimum "
+        "interval between snapshots of one volume; a longer wait fails the step at once.",
+    )
+    hold_until_done: bool = Field(
+        False,
+        description="Keep the database quiesced until the snapshot has finished, not just "
+        "until the request returns (bounded by the target's max_lock_hold_seconds).",
+    )
 
     def sources(self) -> list[tuple[str, SourceKind]]:
         """What this spec snapshots, in request order: (id, kind) pairs. Empty: the provider

@@ -10,7 +10,9 @@ hcloud-python's actions client (`ActionsClient.wait_until_finished`):
 - between checks it sleeps `interval`, which grows by `factor` up to `max_interval`;
 - it never sleeps past the deadline: the last sleep is cut to the time left, so one more check
   happens at the deadline before `on_timeout()` is raised;
-- whatever `check` raises (a failed operation, an API error) propagates at once.
+- a transient API error fails one poll, not the wait: the poll is repeated with backoff inside
+  the same deadline (a 503 half an hour into a long wait must not lose the wait);
+- whatever else `check` raises (a failed operation, a permanent API error) propagates at once.
 
 Adapters hold their pacing in a `Pace` (first interval, cap, growth, injected sleep) and wait
 for an action or a snapshot with `wait_done`, giving it one poll that reports
@@ -20,12 +22,16 @@ messages) stays in the adapter.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from safesnap.errors import ProviderError
+
 T = TypeVar("T")
+log = logging.getLogger("safesnap.providers.polling")
 PollState = Literal["completed", "pending", "error"]
 
 
@@ -49,21 +55,45 @@ def poll_until(
     Once the deadline has passed and `check` still answers None, `on_timeout()` is raised.
     With `check_first=False` the loop sleeps before the first check (and a deadline already
     passed raises without checking at all).
+
+    A transient ProviderError from `check` (a 503, a 429, a dropped connection) fails that
+    poll, not the wait: the poll is repeated after `retry_pause` (at least what the API asked
+    for), still inside the same deadline. Only when the deadline passes with the last poll
+    failed is that error raised. A permanent error propagates at once.
     """
     deadline = clock() + timeout
-    if check_first:
-        result = check()
-        if result is not None:
-            return result
-    while True:
-        left = deadline - clock()
-        if left <= 0:
-            raise on_timeout()
-        sleep(min(interval, left))
+    pause, failures = interval, 0
+    if not check_first:  # the first sleep is taken below: the next one is a step longer
         interval = min(interval * factor, max_interval)
-        result = check()
+    last_error: ProviderError | None = None
+    first = check_first
+    while True:
+        if not first:
+            left = deadline - clock()
+            if left <= 0:
+                raise last_error or on_timeout()
+            sleep(min(pause, left))
+        first = False
+        try:
+            result = check()
+        except ProviderError as exc:
+            if not exc.transient:
+                raise
+            failures, last_error = failures + 1, exc
+            pause = retry_pause(exc, failures, interval, max_interval)
+            log.warning("poll failed (%s); polling again in %.1fs", exc.message, pause)
+            continue
+        failures, last_error = 0, None
         if result is not None:
             return result
+        pause, interval = interval, min(interval * factor, max_interval)
+
+
+def retry_pause(exc: ProviderError, failures: int, interval: float, max_interval: float) -> float:
+    """The pause before repeating a failed poll: doubling from `interval` with each failure in
+    a row (capped at `max_interval`), never shorter than the API's own `retry_after`."""
+    backoff = min(max_interval, interval * float(2 ** min(failures - 1, 30)))
+    return max(backoff, exc.retry_after or 0.0)
 
 
 @dataclass(frozen=True)

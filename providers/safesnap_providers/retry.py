@@ -2,9 +2,12 @@
 
 Rules (DESIGN.md "Seams"): retry a `ProviderError` only when the adapter classified it as
 `transient`; when the API said how long to wait (`Retry-After` on DigitalOcean,
-`RateLimit-Reset` on Hetzner, surfaced as `ProviderError.retry_after`) wait exactly that;
-otherwise exponential backoff with jitter. Every call has an attempt cap AND a total time budget,
-and a wait that would overrun the budget ends the retries at once instead of sleeping in vain.
+the time `RateLimit-Reset` implies on Hetzner, surfaced as `ProviderError.retry_after`) wait
+that, but never less than a floor that grows per attempt (1 s, 2 s, 4 s ...: a reset in the
+past must not become a burst of retries); otherwise exponential backoff with jitter. Every
+call has an attempt cap AND a total time budget, and a wait that would overrun the budget ends
+the retries at once instead of sleeping in vain. Waits are bounded by their own timeout instead
+(wrappers.Retrying.wait; polling.poll_until repeats a failed poll).
 
 Client libraries already retry some failures themselves (hcloud: 429/502/504; botocore in retry
 mode `standard`), so adapters must not add their own loop, and this module sits on top once.
@@ -67,13 +70,21 @@ def backoff_seconds(attempt: int, policy: RetryPolicy, rng: random.Random | None
     return min(policy.max_wait, base + extra)
 
 
+def floor_seconds(attempt: int, policy: RetryPolicy) -> float:
+    """The least wait after failed attempt `attempt`, whatever the API said: `initial_wait`
+    (1 s) doubling per attempt up to `max_wait`, without jitter."""
+    return min(policy.max_wait, policy.initial_wait * float(2 ** min(max(0, attempt - 1), 30)))
+
+
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     def compute(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ProviderError) and exc.retry_after is not None:
             # The API told us when it will accept the next request: asking earlier only burns
-            # quota (Hetzner counts rejected requests too).
-            wait: float = max(0.0, float(exc.retry_after))
+            # quota (Hetzner counts rejected requests too). But never less than a floor that
+            # grows with each attempt: a rate-limit reset already in the past (clock skew, a
+            # proxy) said 0 s and produced six retries in one burst (issue #9).
+            wait: float = max(float(exc.retry_after), floor_seconds(state.attempt_number, policy))
             return wait
         return backoff_seconds(state.attempt_number, policy)
 

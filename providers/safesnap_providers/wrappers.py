@@ -81,9 +81,11 @@ class Counting(_Wrapper):
         self.by_method["copy_to_region"] += 1
         return self.inner.copy_to_region(snapshot, region, labels)
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         self.by_method["restore_volume"] += 1
-        return self.inner.restore_volume(snapshot, name=name, zone=zone)
+        return self.inner.restore_volume(snapshot, name=name, zone=zone, size=size)
 
 
 class Retrying(_Wrapper):
@@ -111,9 +113,16 @@ class Retrying(_Wrapper):
         return retry_create(self.inner, request, policy=self._policy("create_snapshot"))
 
     def wait(self, snapshot: Snapshot, *, timeout: float) -> Snapshot:
+        """The adapter's polling loop already repeats a failed poll (polling.poll_until); a
+        transient error outside it (labelling after the action, the final read) repeats the
+        wait with the time that is LEFT, so `timeout` bounds the whole and an early error
+        never starts a fresh full wait, nor a late one loses it to the retry budget."""
+        clock = self.policy.clock
+        deadline = clock() + timeout
+        policy = replace(self._policy("wait"), budget_seconds=timeout)
         return call_with_retry(
-            lambda: self.inner.wait(snapshot, timeout=timeout),
-            policy=self._policy("wait"),
+            lambda: self.inner.wait(snapshot, timeout=max(0.0, deadline - clock())),
+            policy=policy,
             describe=f"wait {snapshot.id}",
         )
 
@@ -154,8 +163,10 @@ class Retrying(_Wrapper):
             attempt, policy=self._policy("copy_to_region"), describe=f"copy {snapshot.id}"
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
-        return self.inner.restore_volume(snapshot, name=name, zone=zone)
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        return self.inner.restore_volume(snapshot, name=name, zone=zone, size=size)
 
 
 class Logging(_Wrapper):
@@ -220,11 +231,13 @@ class Logging(_Wrapper):
         )
         return out
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         out: str = self._timed(
             logging.INFO,
             f"restore_volume {snapshot.id}",
-            lambda: self.inner.restore_volume(snapshot, name=name, zone=zone),
+            lambda: self.inner.restore_volume(snapshot, name=name, zone=zone, size=size),
         )
         return out
 
@@ -266,6 +279,11 @@ class DryRun(_Wrapper):
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         log.info("dry-run: would delete snapshot %s", snapshot.id)
 
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Labelling is a change: a dry run adopts nothing."""
+        del request
+        return []
+
     def copy_to_region(
         self, snapshot: Snapshot, region: str, labels: Mapping[str, str]
     ) -> Snapshot:
@@ -279,7 +297,10 @@ class DryRun(_Wrapper):
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # nothing is created
         log.info(
             "dry-run: would create volume %s from snapshot %s in %s",
             name,

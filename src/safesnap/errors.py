@@ -245,3 +245,11 @@ class DrillFailedError(SafesnapError):
 
     code = "drill_failed"
     exit_code = 15
+
+
+class ProviderInUseError(ProviderError):
+    """The provider refuses to delete a resource something else still uses (AWS
+    `InvalidSnapshot.InUse`: an AMI registered from the snapshot). Permanent until that user
+    is gone; `snapshots prune` keeps the snapshot and warns instead of failing. Exit code 10."""
+
+    code = "provider_in_use"

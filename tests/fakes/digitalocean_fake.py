@@ -48,6 +48,7 @@ class DigitalOceanFake(OpenApiFake):
         self.snapshots: dict[str, JSON] = {}  # id -> snapshot (volume and droplet kinds)
         self.droplets: dict[int, JSON] = {}
         self.tags: set[str] = set()
+        self.endless_pages = False  # every list page names a next page (a looping API)
         self._routes_do()
 
     # ---- test helpers (direct state, no HTTP) ----------------------------------------------
@@ -66,21 +67,45 @@ class DigitalOceanFake(OpenApiFake):
         }
         return vid
 
-    def add_droplet(self, region: str = "nyc3") -> int:
+    def add_droplet(self, region: str = "nyc3", disk: int = 25) -> int:
         did = self._next_id()
-        self.droplets[did] = {"id": did, "region": region, "disk": 25}
+        self.droplets[did] = {"id": did, "region": region, "disk": disk}
         return did
 
-    def rate_limit(self, retry_after: int = 1, *, times: int = 1, path: str | None = None) -> None:
-        headers = header_map({**RATE_HEADERS, "ratelimit-remaining": 0, "retry-after": retry_after})
+    def add_droplet_image(self, droplet_id: int, name: str) -> str:
+        """A finished droplet snapshot with no tags (made by hand, or left by a failed wait)."""
+        self._finish_droplet_snapshot(self.droplets[droplet_id], name)
+        return max((k for k in self.snapshots if k.isdigit()), key=int)
+
+    def rate_limit(
+        self,
+        retry_after: int | None = 1,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        reset_at: float | None = None,
+    ) -> None:
+        """429 with DigitalOcean's headers. `retry_after=None` leaves `retry-after` out, so
+        only `ratelimit-reset` (epoch seconds; `reset_at`, e.g. in the past) tells the wait."""
+        pairs: dict[str, str | int | float] = {**RATE_HEADERS, "ratelimit-remaining": 0}
+        if retry_after is not None:
+            pairs["retry-after"] = retry_after
+        if reset_at is not None:
+            pairs["ratelimit-reset"] = int(reset_at)
+        headers = header_map(pairs)
         self.inject(
             self.error(429, "too_many_requests", "API rate limit exceeded.", **headers),
             times=times,
             path=path,
         )
 
-    def server_error(self, status: int = 500, *, times: int = 1, path: str | None = None) -> None:
-        self.inject(self.error(status, "server_error", "Server Error"), times=times, path=path)
+    def server_error(
+        self, status: int = 500, *, times: int = 1, path: str | None = None, skip: int = 0
+    ) -> None:
+        """`skip`: let that many matching requests through first (a 503 at poll N)."""
+        self.inject(
+            self.error(status, "server_error", "Server Error"), times=times, path=path, skip=skip
+        )
 
     # ---- OpenApiFake hooks -----------------------------------------------------------------
     def error_body(self, status: int, code: str, message: str) -> JSON:
@@ -114,10 +139,13 @@ class DigitalOceanFake(OpenApiFake):
         r("GET", "/v2/droplets/{droplet_id}/actions", self._list_droplet_actions)
         r("GET", "/v2/droplets/{droplet_id}/snapshots", self._list_droplet_snapshots)
         r("POST", "/v2/droplets", self._create_droplet)
+        r("GET", "/v2/sizes", self._list_sizes)
         r("GET", "/v2/actions/{action_id}", self._get_action)
         r("POST", "/v2/images/{image_id}/actions", self._image_action)
         r("POST", "/v2/tags", self._create_tag)
         r("POST", "/v2/tags/{tag_id}/resources", self._tag_resources)
+        r("GET", "/v2/tags/{tag_id}", self._get_tag)
+        r("DELETE", "/v2/tags/{tag_id}", self._delete_tag)
 
     def _ok(self, status: int, body: JSON | None = None) -> Reply:
         return Reply(status, body, header_map(RATE_HEADERS))
@@ -191,7 +219,7 @@ class DigitalOceanFake(OpenApiFake):
     def _page(self, call: Call, key: str, items: list[JSON]) -> Reply:
         page_items, page, per_page, total = self.paginate(call, items, 20)
         pages: JSON = {}
-        if page * per_page < total:
+        if page * per_page < total or self.endless_pages:
             base = f"{self.url}{call.path}?"
             extra = "".join(
                 f"&{k}={v}" for k, v in call.query.items() if k not in ("page", "per_page")
@@ -288,6 +316,9 @@ class DigitalOceanFake(OpenApiFake):
         ]
         return self._page(call, "snapshots", items)
 
+    def _list_sizes(self, call: Call) -> Reply:
+        return self._page(call, "sizes", [dict(s) for s in SIZES])
+
     def _create_droplet(self, call: Call) -> Reply:
         image = str(call.json.get("image"))
         if (
@@ -295,6 +326,14 @@ class DigitalOceanFake(OpenApiFake):
             or call.json.get("region") not in self.snapshots[image]["regions"]
         ):
             return self.error(422, "unprocessable_entity", "image not available in that region")
+        size = next((s for s in SIZES if s["slug"] == call.json.get("size")), None)
+        if size is None:
+            return self.error(422, "unprocessable_entity", "invalid size")
+        if size["disk"] < self.snapshots[image]["min_disk_size"]:
+            # What DigitalOcean answers for an image larger than the size's disk.
+            return self.error(
+                422, "unprocessable_entity", "image requires a larger disk than the size has"
+            )
         did = self.add_droplet(call.json["region"])
         return self._ok(202, {"droplet": self._droplet_json(self.droplets[did]), "links": {}})
 
@@ -343,6 +382,23 @@ class DigitalOceanFake(OpenApiFake):
         self.tags.add(name)
         return self._ok(201, {"tag": {"name": name, "resources": {"count": 0}}})
 
+    def _get_tag(self, call: Call) -> Reply:
+        tag = call.params["tag_id"]
+        if tag not in self.tags:
+            return self.error(404, "not_found", "tag not found")
+        count = sum(tag in s["tags"] for s in self.snapshots.values())
+        return self._ok(200, {"tag": {"name": tag, "resources": {"count": count}}})
+
+    def _delete_tag(self, call: Call) -> Reply:
+        tag = call.params["tag_id"]
+        if tag not in self.tags:
+            return self.error(404, "not_found", "tag not found")
+        self.tags.discard(tag)
+        for snap in self.snapshots.values():  # deleting a tag untags what it labelled
+            if tag in snap["tags"]:
+                snap["tags"].remove(tag)
+        return self._ok(204)
+
     def _tag_resources(self, call: Call) -> Reply:
         tag = call.params["tag_id"]
         if tag not in self.tags:
@@ -354,6 +410,30 @@ class DigitalOceanFake(OpenApiFake):
             if tag not in snap["tags"]:
                 snap["tags"].append(tag)
         return self._ok(204)
+
+
+def _size(slug: str, disk: int, memory: int, price: float) -> JSON:
+    return {
+        "slug": slug,
+        "memory": memory,
+        "vcpus": 1,
+        "disk": disk,
+        "transfer": 1.0,
+        "price_monthly": price,
+        "price_hourly": round(price / 730, 5),
+        "regions": ["nyc3", "fra1", "ams3"],
+        "available": True,
+        "description": "Basic",
+    }
+
+
+# A few of DigitalOcean's published sizes (slug, disk GB, memory MB, $/month).
+SIZES = [
+    _size("s-1vcpu-1gb", 25, 1024, 6.0),
+    _size("s-1vcpu-2gb", 50, 2048, 12.0),
+    _size("s-2vcpu-4gb", 80, 4096, 24.0),
+    _size("s-4vcpu-8gb", 160, 8192, 48.0),
+]
 
 
 def _region(slug: str) -> JSON:

@@ -50,6 +50,15 @@ def _inline_nullable(node: Any, spec: JSON) -> Any:
     return out
 
 
+# A few published server types: (name, disk GB, EUR/month gross, architecture).
+SERVER_TYPES = [
+    ("cx22", 40, "4.5100", "x86"),
+    ("cax11", 40, "4.5100", "arm"),
+    ("cx32", 80, "7.7300", "x86"),
+    ("cx42", 160, "19.0000", "x86"),
+]
+
+
 class HetznerFake(OpenApiFake):
     base_path = "/v1"
 
@@ -59,9 +68,11 @@ class HetznerFake(OpenApiFake):
         self.servers: dict[int, JSON] = {}
         self.images: dict[int, JSON] = {}
         self.remaining = RATE_LIMIT
+        self.endless_pages = False  # every list page names a next page (a looping API)
         r = self.route
         r("GET", "/servers/{id}", self._get_server)
         r("POST", "/servers", self._create_server)
+        r("GET", "/server_types", self._list_server_types)
         r("POST", "/servers/{id}/actions/create_image", self._create_image)
         r("GET", "/actions/{id}", self._get_action)
         r("GET", "/images", self._list_images)
@@ -71,21 +82,29 @@ class HetznerFake(OpenApiFake):
         r("POST", "/images/{id}/actions/change_protection", self._change_protection)
 
     # ---- test helpers ----------------------------------------------------------------------
-    def add_server(self, name: str | None = None) -> int:
+    def add_server(self, name: str | None = None, disk: int = 20) -> int:
         sid = self._next_id()
-        self.servers[sid] = {"id": sid, "name": name or f"server-{sid}", "primary_disk_size": 20}
+        self.servers[sid] = {"id": sid, "name": name or f"server-{sid}", "primary_disk_size": disk}
         return sid
 
     def rate_limit(
-        self, *, times: int = 1, path: str | None = None, retry_after: float | None = None
+        self,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        retry_after: float | None = None,
+        limit: int = RATE_LIMIT,
+        reset_in: float | None = None,
     ) -> None:
         """429 `rate_limit_exceeded` with the documented RateLimit-* headers (Reset: when the
-        bucket is full again, 1 request/s). Hetzner documents no `Retry-After`; pass
-        `retry_after` to add one anyway, as a proxy in front of the API might."""
+        bucket is full again; it refills `limit` requests per hour, so an empty one is full
+        after 3600 s). `reset_in` sets another Reset (negative: in the past, clock skew).
+        Hetzner documents no `Retry-After`; pass `retry_after` to add one anyway, as a proxy
+        in front of the API might."""
         headers: dict[str, float] = {
-            "RateLimit-Limit": RATE_LIMIT,
+            "RateLimit-Limit": limit,
             "RateLimit-Remaining": 0,
-            "RateLimit-Reset": int(time.time()) + RATE_LIMIT,
+            "RateLimit-Reset": int(time.time() + (3600 if reset_in is None else reset_in)),
         }
         if retry_after is not None:
             headers["Retry-After"] = retry_after
@@ -107,8 +126,12 @@ class HetznerFake(OpenApiFake):
         *,
         times: int = 1,
         path: str | None = None,
+        skip: int = 0,
     ) -> None:
-        self.inject(self.error(status, code, "service unavailable"), times=times, path=path)
+        """`skip`: let that many matching requests through first (a 503 at poll N)."""
+        self.inject(
+            self.error(status, code, "service unavailable"), times=times, path=path, skip=skip
+        )
 
     # ---- OpenApiFake hooks -----------------------------------------------------------------
     def error_body(self, status: int, code: str, message: str) -> JSON:
@@ -130,6 +153,43 @@ class HetznerFake(OpenApiFake):
 
     def _missing(self, what: str) -> Reply:
         return self.error(404, "not_found", f"{what} not found")
+
+    def _list_server_types(self, call: Call) -> Reply:
+        items = [self._server_type_json(i, *t) for i, t in enumerate(SERVER_TYPES, 1)]
+        page_items, page, per_page, total = self.paginate(call, items, 25)
+        last = max(1, (total + per_page - 1) // per_page)
+        pagination = {
+            "page": page,
+            "per_page": per_page,
+            "total_entries": total,
+            "last_page": last,
+            "next_page": page + 1 if page < last else None,
+            "previous_page": page - 1 if page > 1 else None,
+        }
+        return self._ok(200, {"server_types": page_items, "meta": {"pagination": pagination}})
+
+    def _server_type_json(self, tid: int, name: str, disk: int, euros: str, arch: str) -> JSON:
+        body: JSON = skeleton(self.spec, self.spec["components"]["schemas"]["server_type"])
+        price = {"gross": euros, "net": euros}
+        body.update(
+            id=tid,
+            name=name,
+            disk=disk,
+            architecture=arch,
+            deprecated=False,
+            cores=2,
+            memory=4.0,
+            prices=[
+                {
+                    "location": "fsn1",
+                    "included_traffic": 21990232555520,
+                    "price_hourly": price,
+                    "price_monthly": price,
+                    "price_per_tb_traffic": price,
+                }
+            ],
+        )
+        return body
 
     # ---- servers ---------------------------------------------------------------------------
     def _server_json(self, server: JSON) -> JSON:
@@ -158,6 +218,11 @@ class HetznerFake(OpenApiFake):
         image = self.images.get(int(call.json["image"])) if call.json["image"].isdigit() else None
         if image is None or image["status"] != "available":
             return self.error(422, "invalid_input", "image not found or not available")
+        kind = next((t for t in SERVER_TYPES if t[0] == call.json["server_type"]), None)
+        if kind is None:
+            return self.error(422, "invalid_input", "server type not found")
+        if kind[1] < image["disk_size"]:
+            return self.error(422, "invalid_input", "image disk is bigger than server type disk")
         sid = self.add_server(call.json["name"])
         action = self.new_action("create_server", sid)
         return self._ok(
@@ -262,6 +327,8 @@ class HetznerFake(OpenApiFake):
         ]
         page_items, page, per_page, total = self.paginate(call, items, 25)
         last = max(1, (total + per_page - 1) // per_page)
+        if self.endless_pages:
+            last = page + 1
         pagination = {
             "page": page,
             "per_page": per_page,

@@ -68,6 +68,7 @@ class Fault:
     method: str | None = None
     path: str | None = None  # regex searched in the request path
     after: bool = False
+    skip: int = 0  # let this many matching requests through first ("a 503 at poll N")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -170,9 +171,10 @@ class OpenApiFake:
         method: str | None = None,
         path: str | None = None,
         after: bool = False,
+        skip: int = 0,
     ) -> None:
         with self._lock:
-            self.faults.append(Fault(reply, times, method, path, after))
+            self.faults.append(Fault(reply, times, method, path, after, skip))
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
@@ -299,6 +301,9 @@ class OpenApiFake:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None

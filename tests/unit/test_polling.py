@@ -349,3 +349,60 @@ def test_wait_done_lets_a_poll_error_through_unchanged() -> None:
     with pytest.raises(ApiError):
         wait_done(unreachable, pace, timeout=5, on_error=Failed, on_timeout=TimedOut)
     assert t.slept == []
+
+
+@dataclass
+class Flaky:
+    """Pending `pending` times then done; raises `error` on the calls numbered in `fail_at`."""
+
+    t: FakeTime
+    fail_at: set[int]
+    error: Exception
+    pending: int = 10**9
+    calls: int = 0
+
+    def __call__(self) -> object | None:
+        self.calls += 1
+        if self.calls in self.fail_at:
+            raise self.error
+        return "done" if self.calls > self.pending else None
+
+
+def test_a_transient_error_fails_one_poll_not_the_wait() -> None:
+    from safesnap.errors import ProviderError
+
+    t = FakeTime()
+    check = Flaky(t, {3}, ProviderError("503", transient=True), pending=5)
+    assert run(t, check, interval=1.0, max_interval=8.0) == "done"
+    # 1, 2 (pending); the 3rd poll fails and is repeated after the current pace (4), and
+    # the pace goes on from there: 4, 8.
+    assert t.slept == [1.0, 2.0, 4.0, 4.0, 8.0]
+
+
+def test_repeated_failures_back_off_and_honour_retry_after() -> None:
+    from safesnap.errors import ProviderError
+
+    t = FakeTime()
+    check = Flaky(t, {1, 2, 3, 4}, ProviderError("429", transient=True, retry_after=3.0))
+    with pytest.raises(TimedOut):
+        run(t, check, timeout=60.0, interval=1.0, max_interval=8.0)
+    assert t.slept[:4] == [3.0, 3.0, 4.0, 8.0]  # max(backoff, retry_after), backoff doubling
+
+
+def test_failures_until_the_deadline_raise_the_last_error() -> None:
+    from safesnap.errors import ProviderError
+
+    t = FakeTime()
+    error = ProviderError("503", transient=True)
+    with pytest.raises(ProviderError) as info:
+        run(t, Flaky(t, set(range(1, 1000)), error), timeout=30.0)
+    assert info.value is error and t.now == pytest.approx(1030.0)
+
+
+def test_a_permanent_error_still_ends_the_wait_at_once() -> None:
+    from safesnap.errors import ProviderError
+
+    t = FakeTime()
+    with pytest.raises(ProviderError):
+        run(t, Flaky(t, {2}, ProviderError("401")))
+    assert t.slept == [1.0]

@@ -18,6 +18,7 @@ Documented facts this adapter is built on (AWS EC2 API reference / EBS user guid
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +36,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import IMDSRegionProvider
 
-from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError
+from safesnap.errors import ProviderError, ProviderInUseError, ProviderTimeoutError
 from safesnap_providers.aws import volumes
 from safesnap_providers.aws.config import AwsSettings, AwsSnapshot
 from safesnap_providers.base import (
@@ -47,6 +49,7 @@ from safesnap_providers.base import (
     SnapshotRequest,
     SnapshotState,
     as_utc,
+    http_date,
     labels_match,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
@@ -69,6 +72,12 @@ TRANSIENT_CODES = frozenset(
         "InsufficientInstanceCapacity",
     }
 )
+# Seconds AWS asks for before the next try: one snapshot per volume per 15 s (EBS user guide,
+# "Snapshot creation rate"); concurrent copies (20 per destination region) free up as copies
+# finish, which takes minutes, so asking again within seconds only fails again.
+MIN_WAITS = {"SnapshotCreationPerVolumeRateExceeded": 15.0, "ResourceLimitExceeded": 30.0}
+COPY_TRANSIENT = frozenset({"ResourceLimitExceeded"})
+IN_USE_CODES = frozenset({"InvalidSnapshot.InUse"})
 NOT_FOUND_CODES = frozenset({"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"})
 COPIED_FROM_TAG = "copied-from"
 _STATES: dict[str, SnapshotState] = {
@@ -96,24 +105,38 @@ CAPABILITIES = Capabilities(
 )
 
 
-def classify(exc: Exception, *, what: str, resource_id: str | None = None) -> ProviderError:
-    """Turn a botocore exception into a ProviderError that says whether a retry may help."""
+def classify(
+    exc: Exception,
+    *,
+    what: str,
+    resource_id: str | None = None,
+    also_transient: frozenset[str] = frozenset(),
+) -> ProviderError:
+    """Turn a botocore exception into a ProviderError that says whether a retry may help.
+    `also_transient`: codes transient for this call only (CopySnapshot's ResourceLimitExceeded
+    is the concurrent-copy limit; elsewhere the code means a quota that will not pass)."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
         code = str(err.get("Code", "Unknown"))
         status = int(meta.get("HTTPStatusCode", 0) or 0) or None
-        transient = code in TRANSIENT_CODES or (status is not None and status >= 500)
+        transient = code in TRANSIENT_CODES | also_transient or (
+            status is not None and status >= 500
+        )
         # EC2 sends no Retry-After today; honour it if a proxy or a future API version does.
-        retry_after = str(meta.get("HTTPHeaders", {}).get("retry-after", ""))
-        return ProviderError(
+        header = str(meta.get("HTTPHeaders", {}).get("retry-after", ""))
+        retry_after = float(header) if header.isdigit() else None
+        if code in MIN_WAITS:
+            retry_after = max(retry_after or 0.0, MIN_WAITS[code])
+        kind = ProviderInUseError if code in IN_USE_CODES else ProviderError
+        return kind(
             f"{what}: {code}: {err.get('Message', '')}".strip(),
             transient=transient or status == 429,
             status=status,
             provider="aws",
             resource_id=resource_id,
             request_id=meta.get("RequestId"),
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
+            retry_after=retry_after,
         )
     if isinstance(exc, NoCredentialsError):
         return ProviderError(
@@ -180,6 +203,8 @@ class Aws:
         self.kms_key_id = kms_key_id
         self.page_size = page_size
         self._clients: dict[tuple[str, bool], Any] = {}
+        self._last_date: str | None = None  # HTTP Date of the last describe: AWS's clock
+        self._messages: dict[str, str] = {}  # snapshot id -> EC2 StateMessage
 
     def client(self, region: str | None = None, *, retries: bool = True) -> Any:
         """An EC2 client; `retries=False` for calls that must not be repeated blindly."""
@@ -200,6 +225,21 @@ class Aws:
 
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
+
+    def provider_now(self) -> datetime | None:
+        return http_date(self._last_date)
+
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        try:
+            self.client(snapshot.region or self.region).create_tags(
+                Resources=[snapshot.id], Tags=_tags(labels)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, what="tag snapshot", resource_id=snapshot.id) from None
+
+    def _remember_date(self, answer: Mapping[str, Any]) -> None:
+        headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        self._last_date = headers.get("date") or self._last_date
 
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
         labels = {**request.labels, "source": request.source_id}
@@ -242,7 +282,8 @@ class Aws:
             self.pace,
             timeout=timeout,
             on_error=lambda: ProviderError(
-                f"snapshot {snapshot.id} ended in state error",
+                f"snapshot {snapshot.id} ended in state error"
+                + (f": {self._messages[snapshot.id]}" if self._messages.get(snapshot.id) else ""),
                 provider=self.name,
                 resource_id=snapshot.id,
             ),
@@ -301,7 +342,10 @@ class Aws:
             answer = self.client(region, retries=False).copy_snapshot(**params)
         except (ClientError, BotoCoreError) as exc:
             raise classify(
-                exc, what=f"copy snapshot to {region}", resource_id=snapshot.id
+                exc,
+                what=f"copy snapshot to {region}",
+                resource_id=snapshot.id,
+                also_transient=COPY_TRANSIENT,
             ) from None
         return Snapshot(
             id=answer["SnapshotId"],
@@ -315,7 +359,10 @@ class Aws:
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # EBS restores a volume at the snapshot's own size
         if not zone:
             raise ProviderError(
                 "restoring an EBS snapshot needs an availability zone",
@@ -353,6 +400,7 @@ class Aws:
         )
         try:
             for page in pages:
+                self._remember_date(page)
                 yield from page.get("Snapshots", [])
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, what="describe snapshots") from None
@@ -367,7 +415,11 @@ class Aws:
             raise classify(exc, what="describe snapshot", resource_id=snapshot_id) from None
         except BotoCoreError as exc:
             raise classify(exc, what="describe snapshot", resource_id=snapshot_id) from None
+        self._remember_date(answer)
         items = answer.get("Snapshots", [])
+        if items and items[0].get("StateMessage"):
+            # EC2's own reason for a failed snapshot or copy (e.g. a KMS key it cannot use).
+            self._messages[snapshot_id] = str(items[0]["StateMessage"])[:300]
         return _to_snapshot(items[0], region) if items else None
 
 
@@ -379,13 +431,14 @@ def from_settings(
     region: str | None = None,
 ) -> Aws:
     """Credentials come from boto3's own chain (instance role, AWS_PROFILE, AWS_* variables):
-    safesnap never reads or stores AWS keys itself."""
+    safesnap never reads or stores AWS keys itself. So does the region when the plan names
+    none (see `resolve_region`)."""
     del env_file
     config = config or AwsSettings()
-    profile = config.profile
+    session = _session(config.profile)
     return Aws(
-        region=region or config.region,
-        session=_session(profile),
+        region=region or config.region or resolve_region(session),
+        session=session,
         endpoint_url=config.endpoint_url,
         max_attempts=config.max_attempts,
         poll_interval=config.poll_interval,
@@ -394,16 +447,39 @@ def from_settings(
     )
 
 
+def resolve_region(session: boto3.Session) -> str:
+    """AWS_REGION, else the region boto3 finds (AWS_DEFAULT_REGION, the profile's), else
+    the instance's own region from the instance metadata service (IMDSv2; botocore's fetcher,
+    which honours AWS_EC2_METADATA_DISABLED and AWS_EC2_METADATA_SERVICE_ENDPOINT). A
+    hard-coded default would snapshot and prune in the wrong region without a word."""
+    # AWS_REGION is the variable the AWS SDKs and CLI v2 read first; botocore reads only
+    # AWS_DEFAULT_REGION (and the profile) into session.region_name.
+    named = os.environ.get("AWS_REGION") or session.region_name
+    if named:
+        return str(named)
+    core = session._session  # boto3 exposes no public accessor for its botocore session
+    found = IMDSRegionProvider(core).provide()
+    if found:
+        return str(found)
+    raise ProviderError(
+        "no AWS region: the plan names none, and neither AWS_REGION, AWS_DEFAULT_REGION, "
+        "the profile nor the instance metadata service gave one",
+        provider="aws",
+        hint="Set region in [providers.aws] (or AWS_REGION).",
+    )
+
+
 def _session(profile: str | None) -> boto3.Session:
-    """boto3's credential chain, or the named profile; a profile that does not exist is the
-    plan's mistake (config_invalid), not an unexpected library error."""
-    if not profile:
-        return boto3.Session()
+    """boto3's credential chain, or the named profile (the plan's, else AWS_PROFILE's). A
+    profile that does not exist is a clear provider error, not a library traceback."""
     try:
-        return boto3.Session(profile_name=profile)
+        return boto3.Session(profile_name=profile) if profile else boto3.Session()
     except ProfileNotFound:
-        raise ConfigError(
-            f"AWS profile {profile!r} not found in the AWS config files",
-            hint="Name a profile from ~/.aws/config (or $AWS_CONFIG_FILE), or remove "
-            "[providers.aws] profile to use the instance role or AWS_* variables.",
+        name = profile or os.environ.get("AWS_PROFILE", "")
+        raise ProviderError(
+            f"AWS profile {name!r} not found in the AWS config files",
+            provider="aws",
+            hint="Name a profile from ~/.aws/config (or $AWS_CONFIG_FILE) in [providers.aws] "
+            "profile or AWS_PROFILE, or unset both to use the instance role or AWS_* "
+            "variables.",
         ) from None

@@ -12,7 +12,11 @@ from safesnap_providers.config import SettingsBase, SpecBase
 
 
 class AwsSettings(SettingsBase):
-    region: str = "us-east-1"
+    region: str | None = Field(
+        None,
+        description="Home region; unset: boto3's own resolution (AWS_REGION, "
+        "AWS_DEFAULT_REGION, the profile's region, then the instance's region from IMDS).",
+    )
     endpoint_url: str | None = Field(
         None, description="Override the EC2 API endpoint (tests, moto)."
     )

@@ -174,7 +174,10 @@ class CommandProvider:
             hint="Replicate the artifacts with [[replicas]] instead.",
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # the restore command decides
         del zone
         if self.spec.restore is None:
             raise ProviderError(

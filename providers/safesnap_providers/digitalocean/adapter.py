@@ -17,6 +17,7 @@ character of the value escaped as `_xx` (hex), so any label round-trips.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -27,9 +28,11 @@ from urllib.parse import unquote
 
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
+    MANAGED_BY_KEY,
     Capabilities,
     Snapshot,
     SnapshotRequest,
+    http_date,
     labels_match,
 )
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
@@ -42,6 +45,8 @@ from safesnap_providers.polling import Pace, PollState, wait_done
 from safesnap_providers.secrets import require_token
 
 TAG_PREFIX = "safesnap:"
+PER_RUN_KEYS = frozenset({"run-id", "expires-at"})  # labels whose tags one run makes alone
+log = logging.getLogger("safesnap.providers.digitalocean")
 _PLAIN = re.compile(r"[A-Za-z0-9-]")
 PENDING_PREFIX = "action-"  # id of a droplet snapshot whose image does not exist yet
 # An action's `status` is in-progress, completed or errored (DO API reference, Actions).
@@ -85,13 +90,16 @@ class DigitalOcean:
         max_poll_interval: float = 60.0,
         droplet_copies: bool = False,
         home: tuple[str, str] | None = None,
+        restore_size: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self._region = region
         self._home = home  # ("volumes"|"droplets", id): where to read the home region from
-        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep, clock=clock)
         self.droplet_copies = droplet_copies
+        self.restore_size = restore_size  # plan's size slug for restored droplets (None: fit)
         self._transfers: dict[tuple[str, str], int] = {}  # (image id, region) -> action id
         self._known_tags: set[str] = set()
 
@@ -126,6 +134,9 @@ class DigitalOcean:
                 "a transferred droplet snapshot keeps its id; deleting it removes every region",
             ),
         )
+
+    def provider_now(self) -> datetime | None:
+        return http_date(self.api.last_date)
 
     # ---- create / wait -------------------------------------------------------------------
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
@@ -214,16 +225,22 @@ class DigitalOcean:
     def _wait_action(self, action_id: int, snapshot: Snapshot, timeout: float) -> None:
         """Poll `GET /v2/actions/{id}` with capped exponential backoff until it completes."""
 
+        seen: dict[str, Any] = {}
+
         def poll() -> tuple[PollState, None]:
-            status = self.api.get(f"actions/{action_id}")["action"]["status"]
-            return _ACTION_STATES.get(status, "pending"), None
+            seen.update(self.api.get(f"actions/{action_id}")["action"])
+            return _ACTION_STATES.get(str(seen.get("status")), "pending"), None
 
         wait_done(
             poll,
             self.pace,
             timeout=timeout,
+            # DO actions carry no error text: say what the action reported about itself.
             on_error=lambda: ProviderError(
-                f"DigitalOcean action {action_id} errored",
+                f"DigitalOcean action {action_id} ({seen.get('type')} of "
+                f"{seen.get('resource_type')} {seen.get('resource_id')} in "
+                f"{seen.get('region_slug')}) ended with status {seen.get('status')}, "
+                f"started {seen.get('started_at')}, completed {seen.get('completed_at')}",
                 provider=PROVIDER,
                 resource_id=snapshot.id,
             ),
@@ -248,8 +265,23 @@ class DigitalOcean:
                 resource_id=pending.id,
             )
         image = max(found, key=lambda s: (s["created_at"], int(s["id"])))
-        image_id = str(image["id"])
-        for tag in label_tags(pending.labels):
+        self._tag_image(str(image["id"]), pending.labels)
+        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
+        return self._snapshot(item)
+
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        if snapshot.id.startswith(PENDING_PREFIX):
+            raise ProviderError(
+                f"snapshot {snapshot.id} has no image yet to label",
+                provider=PROVIDER,
+                resource_id=snapshot.id,
+            )
+        current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
+        kind = "image" if current.get("resource_type") == "droplet" else "volume_snapshot"
+        self._tag_image(snapshot.id, labels, kind)
+
+    def _tag_image(self, image_id: str, labels: Mapping[str, str], kind: str = "image") -> None:
+        for tag in label_tags(labels):
             # Assigning needs the tag to exist. Create each tag once per process: a plan's
             # snapshots share all their tags, so this halves the calls (bench/provider_bench.py).
             if tag not in self._known_tags:
@@ -257,10 +289,27 @@ class DigitalOcean:
                 self._known_tags.add(tag)
             self.api.post(
                 f"tags/{tag}/resources",
-                {"resources": [{"resource_id": image_id, "resource_type": "image"}]},
+                {"resources": [{"resource_id": image_id, "resource_type": kind}]},
             )
-        item = {**image, "resource_id": pending.source_id, "tags": label_tags(pending.labels)}
-        return self._snapshot(item)
+
+    def adopt_unlabelled(self, request: SnapshotRequest) -> list[Snapshot]:
+        """Droplet images this target's earlier runs left untagged (their wait failed after
+        the action had started), found by droplet and name, tagged now as nightly snapshots
+        of the plan and target, so they are listed and retention deletes them in time."""
+        if request.source_kind != "server":
+            return []
+        prefix = f"safesnap-{request.labels.get('target', '')}-"
+        adopted: list[Snapshot] = []
+        for item in list(self.api.pages("snapshots", "snapshots", resource_type="droplet")):
+            name = str(item.get("name", ""))
+            if str(item.get("resource_id")) != request.source_id or not name.startswith(prefix):
+                continue
+            if MANAGED_BY_KEY in tag_labels(item.get("tags")):
+                continue
+            labels = adopted_labels(request.labels, name[len(prefix) :])
+            self._tag_image(str(item["id"]), labels)
+            adopted.append(self._snapshot({**item, "tags": label_tags(labels)}))
+        return adopted
 
     # ---- list / delete -------------------------------------------------------------------
     def list_snapshots(
@@ -304,6 +353,21 @@ class DigitalOcean:
         except ProviderError as exc:
             if exc.status != 404:
                 raise
+        self._drop_unused_tags(current.get("tags") or [])
+
+    def _drop_unused_tags(self, tags: list[str]) -> None:
+        """Delete this snapshot's per-run tags (run id, expiry) once they label nothing: each
+        run makes its own, and DigitalOcean keeps empty tags forever. Shared tags (plan,
+        target, kind) stay. Best effort: a tag left behind costs nothing."""
+        for tag in tags:
+            if not PER_RUN_KEYS & set(tag_labels([tag])):
+                continue
+            try:
+                if int(self.api.get(f"tags/{tag}")["tag"]["resources"]["count"]) == 0:
+                    self.api.delete(f"tags/{tag}")
+                    self._known_tags.discard(tag)
+            except (ProviderError, KeyError, TypeError, ValueError) as exc:
+                log.info("kept tag %s: %s", tag, getattr(exc, "message", type(exc).__name__))
 
     # ---- copy / restore ------------------------------------------------------------------
     def copy_to_region(
@@ -334,7 +398,9 @@ class DigitalOcean:
             copied_from=snapshot.id,
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
         region = zone or snapshot.region
         if current.get("resource_type") == "volume":
@@ -345,8 +411,30 @@ class DigitalOcean:
                 "size_gigabytes": int(current.get("min_disk_size") or 1),
             }
             return str(self.api.post("volumes", body)["volume"]["id"])
-        body2 = {"name": name, "region": region, "size": "s-1vcpu-1gb", "image": int(snapshot.id)}
+        slug = size or self.restore_size or self._smallest_size(current, region)
+        body2 = {"name": name, "region": region, "size": slug, "image": int(snapshot.id)}
         return str(self.api.post("droplets", body2)["droplet"]["id"])
+
+    def _smallest_size(self, image: Mapping[str, Any], region: str) -> str:
+        """The cheapest droplet size offered in `region` whose disk holds the image (its
+        `min_disk_size`): a fixed small size cannot take a larger snapshot (issue #9)."""
+        need = float(image.get("min_disk_size") or 0)
+        fits = [
+            s
+            for s in self.api.pages("sizes", "sizes")
+            if s.get("available", True)
+            and region in (s.get("regions") or [region])
+            and float(s.get("disk") or 0) >= need
+        ]
+        if not fits:
+            raise ProviderError(
+                f"no droplet size in {region} has a disk of {need:g} GB or more",
+                provider=PROVIDER,
+                resource_id=str(image.get("id", "")),
+                hint="Pass --size with a size slug, or restore in another region.",
+            )
+        best = min(fits, key=lambda s: (float(s.get("price_monthly") or 0), float(s["disk"])))
+        return str(best["slug"])
 
     # ---- helpers -------------------------------------------------------------------------
     def _snapshot(self, item: Mapping[str, Any], region: str | None = None) -> Snapshot:
@@ -365,6 +453,13 @@ class DigitalOcean:
             name=str(item.get("name", "")),
             copied_from=str(item["id"]) if where != home else None,
         )
+
+
+def adopted_labels(labels: Mapping[str, str], stamp: str) -> dict[str, str]:
+    """Labels for an image found untagged: this plan and target, kind nightly (its own kind
+    and expiry were never recorded), and a run id made from the stamp in its name."""
+    keep = {k: labels[k] for k in (MANAGED_BY_KEY, "plan", "target") if k in labels}
+    return {**keep, "kind": "nightly", "run-id": f"{stamp.upper()}-recovered"}
 
 
 def _time(value: object) -> datetime:
@@ -396,4 +491,5 @@ def from_settings(
         poll_interval=config.poll_interval,
         droplet_copies=droplet_only,
         home=home,
+        restore_size=spec.restore_size if spec is not None else None,
     )

@@ -45,9 +45,18 @@ def api_root(endpoint_url: str | None) -> str:
 class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type hints
     """One authenticated connection to the DigitalOcean API v2."""
 
-    def __init__(self, token: str, endpoint_url: str | None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        token: str,
+        endpoint_url: str | None,
+        *,
+        timeout: float = 60.0,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         super().__init__(token=token, end_point=api_root(endpoint_url))
         self._request_timeout = timeout
+        self.max_pages = max_pages
+        self.last_date: str | None = None  # HTTP Date of the last answer: DO's own clock
 
     def get_timeout(self) -> float:
         return self._request_timeout
@@ -66,6 +75,7 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
                 provider=PROVIDER,
                 transient=True,
             ) from None
+        self.last_date = response.headers.get("Date") or self.last_date
         return _check(response, method, path)
 
     def get(self, path: str, **params: Any) -> Json:
@@ -80,14 +90,19 @@ class DoApi(BaseAPI):  # type: ignore[misc]  # python-digitalocean ships no type
     def pages(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, following `links.pages.next` (bounded)."""
         params.setdefault("per_page", 200)
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             data = self.call(path, GET, dict(params))
             yield from data.get(key) or []
             next_url = ((data.get("links") or {}).get("pages") or {}).get("next")
             if not next_url:
                 return
             path, params = self._relative(next_url)
-        raise ProviderError(f"more than {MAX_PAGES} pages listing {path}", provider=PROVIDER)
+        raise ProviderError(
+            f"listing {path.split('?')[0]} did not end after {self.max_pages} pages: the API "
+            "keeps answering with a next page",
+            provider=PROVIDER,
+            hint="Retry later; if it persists, report it to DigitalOcean support.",
+        )
 
     def _relative(self, url: str) -> tuple[str, dict[str, Any]]:
         """Split a `next` link into a path under our endpoint and its query. A link to another

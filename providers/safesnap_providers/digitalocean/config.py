@@ -28,6 +28,10 @@ class DigitalOceanSnapshot(SpecBase):
         default_factory=list,
         description="Regions for droplet snapshots only; volume snapshots cannot change region.",
     )
+    restore_size: str | None = Field(
+        None,
+        description="Droplet size slug for restores (default: the cheapest whose disk fits).",
+    )
 
     def max_snapshots_per_volume(self) -> int | None:
         return DO_VOLUME_CAP if self.volume_ids else None

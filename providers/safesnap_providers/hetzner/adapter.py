@@ -37,6 +37,7 @@ from safesnap_providers.base import (
     Capabilities,
     Snapshot,
     SnapshotRequest,
+    http_date,
     labels_match,
     parse_stamp,
 )
@@ -52,6 +53,8 @@ from safesnap_providers.polling import Pace, PollState, wait_done
 from safesnap_providers.secrets import require_token
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+PER_PAGE = 50  # the API's maximum page size
+MAX_PAGES = 100  # 5,000 safesnap snapshot images: far beyond any plan's retention
 T = TypeVar("T")
 # An action is running, success or error; an image is creating, available or unavailable
 # (Hetzner Cloud API reference, Actions and Images).
@@ -70,17 +73,19 @@ class Hetzner:
         protect: bool = False,
         poll_interval: float = 5.0,
         max_poll_interval: float = 30.0,
-        restore_server_type: str = "cx22",
+        restore_server_type: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.region = region or "global"
         self.protect = protect
-        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep)
+        self.pace = Pace(poll_interval, max_poll_interval, sleep=sleep, clock=clock)
         self.restore_server_type = restore_server_type
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
+        self._errors: dict[str, dict[str, str]] = {}  # image id -> its failed action's error
         self._last = LastResponse()
         self.client_retries = take_over_retries(client, self._last)
 
@@ -100,6 +105,16 @@ class Hetzner:
                 "restore creates a new server from the snapshot",
             ),
         )
+
+    def provider_now(self) -> datetime | None:
+        """Hetzner's clock: the Date of this thread's last response."""
+        headers = {k.lower(): v for k, v in self._last.headers.items()}
+        return http_date(headers.get("date"))
+
+    def add_labels(self, snapshot: Snapshot, labels: Mapping[str, str]) -> None:
+        image = self._get_image(snapshot.id)
+        merged = {**(image.labels or {}), **labels}
+        self._call(lambda: self.client.images.update(image, labels=merged), snapshot.id)
 
     # ---- create / wait -------------------------------------------------------------------
     def create_snapshot(self, request: SnapshotRequest) -> list[Snapshot]:
@@ -127,7 +142,7 @@ class Hetzner:
             self.pace,
             timeout=timeout,
             on_error=lambda: ProviderError(
-                f"Hetzner snapshot {snapshot.id} failed",
+                f"Hetzner snapshot {snapshot.id} failed{self._failure_text(snapshot.id)}",
                 provider=PROVIDER,
                 resource_id=snapshot.id,
             ),
@@ -143,11 +158,23 @@ class Hetzner:
             image = self._get_image(snapshot.id)
         return self._snapshot(image)
 
+    def _failure_text(self, image_id: str) -> str:
+        error = self._errors.get(image_id)
+        if not error:
+            return ""
+        return f": {error.get('code', 'error')}: {str(error.get('message', ''))[:300]}"
+
     def _poll(self, image_id: str, action_id: int | None) -> PollState:
         """One poll: from the action when this process started it, else from the image status
         (another process, or a run that crashed, started it)."""
         if action_id is not None:
-            return _action_state(self._get_action(action_id, image_id))
+            action = self._get_action(action_id, image_id)
+            if action.error:  # {"code": ..., "message": ...}: Hetzner's own words, kept
+                self._errors[image_id] = {
+                    "code": action.error["code"],
+                    "message": action.error["message"],
+                }
+            return _action_state(action)
         return _image_state(self._get_image(image_id))
 
     def _set_protection(self, image_id: str, delete: bool, deadline: float) -> None:
@@ -185,10 +212,34 @@ class Hetzner:
         del region
         wanted = {**labels, MANAGED_BY_KEY: MANAGED_BY_VALUE}
         selector = ",".join(f"{k}={v}" for k, v in sorted(wanted.items()))
-        images = self._call(
-            lambda: self.client.images.get_all(type=["snapshot"], label_selector=selector), None
+        images: list[BoundImage] = []
+        page: int | None = 1
+        for _ in range(MAX_PAGES):
+            # Paged here, not with hcloud's get_all: that follows `next_page` without a bound
+            # (a looping API answered 146,000 requests in 5 minutes, issue #9).
+            found, page = self._image_page(selector, page or 1)
+            images.extend(found)
+            if page is None:
+                return [self._snapshot(i) for i in images if labels_match(i.labels or {}, labels)]
+        raise ProviderError(
+            f"listing Hetzner images did not end after {MAX_PAGES} pages of {PER_PAGE}: "
+            "the API keeps answering with a next page",
+            provider=PROVIDER,
+            hint="Retry later; if it persists, report it to Hetzner support (their API "
+            "pagination) and delete unneeded snapshots by hand.",
         )
-        return [self._snapshot(i) for i in images if labels_match(i.labels or {}, labels)]
+
+    def _image_page(self, selector: str, page: int) -> tuple[list[BoundImage], int | None]:
+        """One page of snapshot images and the next page's number (None after the last)."""
+        result = self._call(
+            lambda: self.client.images.get_list(
+                type=["snapshot"], label_selector=selector, page=page, per_page=PER_PAGE
+            ),
+            None,
+        )
+        pagination = result.meta.pagination if result.meta else None
+        following = pagination.next_page if pagination else None
+        return result.images, (following if following and following > page else None)
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         try:
@@ -246,12 +297,16 @@ class Hetzner:
             hint="Any server in any location can be created from the snapshot as it is.",
         )
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
         """Create a new server (never touching the source) from the snapshot; returns its id."""
+        image = self._get_image(snapshot.id)
+        server_type = size or self.restore_server_type or self._smallest_type(image)
         created = self._call(
             lambda: self.client.servers.create(
                 name=name,
-                server_type=ServerType(name=self.restore_server_type),
+                server_type=ServerType(name=server_type),
                 # The API documents `image` as a string ("ID or name"); hcloud would send an
                 # int for Image(id=...), which the published schema rejects.
                 image=Image(name=str(snapshot.id)),
@@ -261,6 +316,27 @@ class Hetzner:
             snapshot.id,
         )
         return str(created.server.id)
+
+    def _smallest_type(self, image: BoundImage) -> str:
+        """The cheapest server type of the image's architecture whose disk holds the image
+        (`disk_size`): a fixed cx22 cannot take a larger snapshot (issue #9)."""
+        need = float(image.disk_size or 0)
+        types = self._call(lambda: self.client.server_types.get_all(), str(image.id))
+        fits = [
+            t
+            for t in types
+            if _offered(t)
+            and float(t.disk or 0) >= need
+            and (image.architecture is None or t.architecture == image.architecture)
+        ]
+        if not fits:
+            raise ProviderError(
+                f"no server type has a disk of {need:g} GB or more for image {image.id}",
+                provider=PROVIDER,
+                resource_id=str(image.id),
+                hint="Pass --size with a server type name.",
+            )
+        return str(min(fits, key=lambda t: (_monthly(t), float(t.disk or 0))).name)
 
     # ---- helpers -------------------------------------------------------------------------
     def _get_action(self, action_id: int, image_id: str) -> BoundAction:
@@ -285,6 +361,23 @@ class Hetzner:
 
     def _call(self, fn: Callable[[], T], resource_id: str | None) -> T:
         return call(fn, self._last, resource_id)
+
+
+def _offered(server_type: ServerType) -> bool:
+    """Not deprecated in every location (per-location deprecation, Hetzner changelog
+    2025-09-24); a type listing no locations is taken as offered."""
+    places = server_type.locations or []
+    return not places or any(getattr(p, "deprecation", None) is None for p in places)
+
+
+def _monthly(server_type: ServerType) -> float:
+    """The lowest gross monthly price listed for a server type (any location)."""
+    prices = [
+        float(p["price_monthly"]["gross"])
+        for p in server_type.prices or []
+        if isinstance(p, dict) and "price_monthly" in p
+    ]
+    return min(prices, default=float("inf"))
 
 
 def _protected(image: Image) -> bool:
@@ -321,4 +414,5 @@ def from_settings(
         region=region,
         protect=bool(spec and spec.protect),
         poll_interval=config.poll_interval,
+        restore_server_type=spec.restore_server_type if spec is not None else None,
     )

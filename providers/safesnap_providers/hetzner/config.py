@@ -23,6 +23,10 @@ class HetznerSnapshot(SpecBase):
     server_id: int | None = None
     volume_ids: list[str] = Field(default_factory=list)
     protect: bool = Field(False, description="Enable delete protection (pre-upgrade snapshots).")
+    restore_server_type: str | None = Field(
+        None,
+        description="Server type for restores (default: the cheapest whose disk fits).",
+    )
 
     def sources(self) -> list[tuple[str, SourceKind]]:
         return [(str(self.server_id), "server")] if self.server_id is not None else []

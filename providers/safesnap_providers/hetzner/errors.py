@@ -11,6 +11,7 @@ multiply.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -100,16 +101,33 @@ def classify(exc: APIException, last: LastResponse, resource_id: str | None) -> 
     )
 
 
-def retry_after(headers: Mapping[str, str]) -> float:
-    """`Retry-After` when sent; else one second, because the bucket refills 1 request/s
-    (RateLimit-Reset is when it is *full* again, far longer than needed for one request)."""
-    value = headers.get("Retry-After")
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float:
+    """Seconds until the API takes the next request, never less than 1 s.
+
+    `Retry-After` when a proxy sends one. Else from `RateLimit-Reset`, the epoch second at which
+    the bucket is *full* again: it refills evenly over an hour (`RateLimit-Limit` per hour,
+    Hetzner Cloud API reference, "Rate Limiting"), so one request is back
+    (limit - 1) refill steps before that. Without a limit header, the reset itself. A reset in
+    the past (clock skew) gives the 1 s floor, which retry.py grows per attempt."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    value = lower.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            return max(1.0, float(value))
         except ValueError:
             pass
-    return 1.0
+    try:
+        reset = float(lower["ratelimit-reset"])
+    except (KeyError, ValueError):
+        return 1.0
+    left = reset - (time.time() if now is None else now)
+    try:
+        limit = float(lower["ratelimit-limit"])
+    except (KeyError, ValueError):
+        limit = 0.0
+    if limit >= 1:
+        left -= (limit - 1) * 3600.0 / limit
+    return max(1.0, min(left, 3600.0))
 
 
 def take_over_retries(client: Client, last: LastResponse) -> frozenset[str]:

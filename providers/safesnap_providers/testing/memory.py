@@ -254,7 +254,10 @@ class MemoryProvider:
             st.snapshots[copy.id] = _to_json(copy, self.pending_polls)
             return copy
 
-    def restore_volume(self, snapshot: Snapshot, *, name: str, zone: str | None = None) -> str:
+    def restore_volume(
+        self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
+    ) -> str:
+        del size  # in-memory volumes have no sizes
         self._maybe_fail("restore_volume")
         if not self._capabilities.restore_to_volume:
             raise ProviderError(

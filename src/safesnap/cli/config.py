@@ -8,7 +8,7 @@ import typer
 
 from safesnap.cli.options import ConfigOpt, EnvFileOpt, JsonOpt, group
 from safesnap.cli.run import resolve_plan
-from safesnap.config.check import env_file_warnings, plan_problems
+from safesnap.config.check import env_file_warnings, plan_problems, snapshot_cost_estimates
 from safesnap.config.envdoc import env_example
 from safesnap.errors import ConfigError
 from safesnap.output import log, print_json, say
@@ -32,14 +32,25 @@ def check(
             hint="Fix the keys listed; secrets are checked by name, never shown.",
         )
     warnings = env_file_warnings()
+    estimates = snapshot_cost_estimates(plan)
     if json_out:
         dump = plan.model_dump(mode="json")
-        print_json({"ok": True, "problems": [], "warnings": warnings, "plan": dump})
+        print_json(
+            {
+                "ok": True,
+                "problems": [],
+                "warnings": warnings,
+                "plan": dump,
+                "snapshot_cost_estimates": estimates,
+            }
+        )
         return
     say(f"plan {plan.plan!r} is valid: {len(plan.targets)} target(s)")
     for target in plan.targets:
         provider = target.snapshot.provider if target.snapshot else "none"
         say(f"  {target.name}: engine {target.engine}, snapshot {provider}")
+    for line in estimates:
+        say(f"  snapshot storage estimate: {line}")
     for warning in warnings:
         log.warning("%s", warning)
 

@@ -120,13 +120,21 @@ def restore_cmd(
     target: str = typer.Option(..., "--target", "-t", help="Target the snapshot belongs to."),
     zone: str | None = typer.Option(None, "--zone", help="Availability zone (AWS: required)."),
     name: str | None = typer.Option(None, "--name", help="Name of the new volume."),
+    size: str | None = typer.Option(
+        None,
+        "--size",
+        help="Size of a new droplet/server (DigitalOcean slug, Hetzner server type); "
+        "default: the smallest whose disk fits the snapshot.",
+    ),
     json_out: bool = JsonOpt,
     env_file: Path | None = EnvFileOpt,
 ) -> None:
     """Create a NEW volume (or server) from a snapshot. Nothing existing is touched."""
     plan = resolve_plan(config, env_file)
     (t,) = targets_with_snapshots(plan, target)
-    result = restore_snapshot(plan, t, snapshot_id, zone=zone, name=name, env_file=env_file)
+    result = restore_snapshot(
+        plan, t, snapshot_id, zone=zone, name=name, env_file=env_file, size=size
+    )
     if json_out:
         print_json({"ok": True, "target": t.name, **result})
     else:

@@ -127,3 +127,54 @@ def _recipients(plan: Plan) -> Iterator[tuple[str, str]]:
             parse_recipients([recipient])
         except ConfigError:
             yield f"encryption.recipients[{i}]", "not a valid age public key (bad checksum?)"
+
+
+# Snapshot storage prices per GB-month (docs/reference/providers.md, "Costs", gives each
+# source and the date it was read). full=True: every snapshot is a full image (DigitalOcean,
+# Hetzner); False: incremental after the first (EBS), so only the first is sure to be full.
+SNAPSHOT_PRICES: dict[str, tuple[float, str, bool]] = {
+    "digitalocean": (0.06, "USD", True),
+    "hetzner": (0.0119, "EUR", True),
+    "aws": (0.05, "USD", False),
+}
+
+
+def snapshot_cost_estimates(plan: Plan) -> list[str]:
+    """One line per target with cloud snapshots: how many snapshots the retention keeps per
+    volume and what that storage costs per month, for the data size this host can read (the
+    SQLite file, the files' total), else per 10 GB. An estimate: providers bill the used or
+    compressed size, which this host cannot see."""
+    kept = sum(plan.retention.model_dump().values())
+    lines = []
+    for target in plan.targets:
+        spec = target.snapshot
+        price = SNAPSHOT_PRICES.get(spec.provider) if spec is not None else None
+        if price is None:
+            continue
+        per_gb, currency, full = price
+        size = _readable_gb(target)
+        basis = f"{size:.2f} GB read on this host" if size is not None else "per 10 GB of data"
+        gb = size if size is not None else 10.0
+        monthly = (kept if full else 1) * gb * per_gb
+        how = "full images" if full else "incremental: the first is full, later ones add changes"
+        lines.append(
+            f"{target.name}: retention keeps up to {kept} snapshots per volume ({how}); "
+            f"{'about' if full else 'at least'} {monthly:.2f} {currency}/month ({basis}, "
+            f"{per_gb:g} {currency}/GB-month)"
+        )
+    return lines
+
+
+def _readable_gb(target: object) -> float | None:
+    paths: list[Path] = []
+    if isinstance(target, SqliteTarget):
+        paths = [target.path]
+    elif isinstance(target, FilesTarget):
+        paths = list(target.paths)
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:
+            return None
+    return sum(sizes) / 1e9 if sizes else None

@@ -17,12 +17,16 @@ from typing import Any
 from safesnap.config.plan import MysqlTarget, Plan
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.engines import get_engine
-from safesnap.errors import ConfigError
+from safesnap.errors import ConfigError, ProviderError, ProviderTimeoutError, QuiesceError
 from safesnap.output import log
 from safesnap.run.request import AnyTarget, RunRequest
-from safesnap.snapshots.limits import check_volume_limits
+from safesnap.snapshots.limits import DEFAULT_MAX_INTERVAL_WAIT, check_volume_limits
 from safesnap_providers.base import (
+    CONSISTENCY_KEY,
+    CRASH_CONSISTENT,
+    AdoptsUnlabelled,
     Capabilities,
+    Relabels,
     Snapshot,
     SnapshotProvider,
     SnapshotRequest,
@@ -89,15 +93,37 @@ def take_snapshots(
     requests = snapshot_requests(spec, target.name, labels)
     check_capabilities(caps, requests, spec.provider)
     wait_timeout, copy_timeout = _timeouts(plan, spec)
+    adopted: list[Snapshot] = []
+    interval_wait = 0.0
     if not request.dry_run:
-        check_volume_limits(provider, caps, requests, labels, datetime.now(UTC))
-    hold = nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
-    with hold as held:
-        # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
-        # run's labelled snapshot before retrying, so a create is never repeated blindly.
-        created = [snap for r in requests for snap in provider.create_snapshot(r)]
-        if not caps.point_in_time_at_request:
-            created = [provider.wait(s, timeout=wait_timeout) for s in created]
+        adopted = adopt_unlabelled(provider, requests)
+        interval_wait = check_volume_limits(
+            provider,
+            caps,
+            requests,
+            labels,
+            datetime.now(UTC),
+            max_wait=float(getattr(spec, "max_interval_wait", DEFAULT_MAX_INTERVAL_WAIT)),
+        )
+    hold: AbstractContextManager[dict[str, Any]] = (
+        nullcontext({"quiesce": "none (dry run)"}) if request.dry_run else quiesce_for(target)
+    )
+    created: list[Snapshot] = []
+    try:
+        with hold as held:
+            started = time.monotonic()
+            # build_provider wraps the adapter in wrappers.Retrying, whose create looks for the
+            # run's labelled snapshot before retrying, so a create is never repeated blindly.
+            created = [snap for r in requests for snap in provider.create_snapshot(r)]
+            if not caps.point_in_time_at_request:
+                created = [provider.wait(s, timeout=wait_timeout) for s in created]
+            elif getattr(spec, "hold_until_done", False) and "lock_wait_seconds" in held:
+                left = _hold_limit(target) - (time.monotonic() - started) - HOLD_MARGIN
+                created, held["held_until_done"] = _wait_in_hold(provider, created, left)
+    except QuiesceError as exc:
+        if not created:
+            raise
+        raise _not_consistent(provider, created, exc) from None
     facts: dict[str, Any] = dict(held)
     waited = time.monotonic()
     done = [provider.wait(s, timeout=wait_timeout) for s in created]
@@ -105,9 +131,82 @@ def take_snapshots(
     copies = _copy_to_regions(provider, caps, done, copy_to, labels, copy_timeout)
     facts["wait_seconds"] = round(time.monotonic() - waited, 3)
     facts["snapshots"] = [_snapshot_dict(s) for s in done + copies]
+    if interval_wait:
+        facts["min_interval_waited_seconds"] = round(interval_wait, 1)
+    if adopted:
+        facts["adopted_unlabelled"] = [_snapshot_dict(s) for s in adopted]
     facts["api_calls"] = api_call_count(provider)
     facts["provider"] = spec.provider
     return facts
+
+
+def adopt_unlabelled(provider: SnapshotProvider, requests: list[SnapshotRequest]) -> list[Snapshot]:
+    """Label what earlier runs left unlabelled (DigitalOcean droplet images whose wait failed),
+    so it is listed, reported and pruned instead of billed forever. Looking is best effort:
+    a failure here is logged and must not stop today's snapshot."""
+    if not isinstance(provider, AdoptsUnlabelled):
+        return []
+    found: list[Snapshot] = []
+    for r in requests:
+        try:
+            found += provider.adopt_unlabelled(r)
+        except ProviderError as exc:
+            log.warning("could not look for unlabelled snapshots of %s: %s", r.source_id, exc)
+    for snap in found:
+        log.warning(
+            "found snapshot %s (%s) of %s left unlabelled by an earlier run; labelled it "
+            "run-id %s so retention manages it",
+            snap.id,
+            snap.name,
+            snap.source_id,
+            snap.labels.get("run-id"),
+        )
+    return found
+
+
+HOLD_MARGIN = 1.0  # seconds kept between the end of a hold-until-done wait and the watchdog
+
+
+def _hold_limit(target: AnyTarget) -> float:
+    return float(getattr(target, "max_lock_hold_seconds", 30.0))
+
+
+def _wait_in_hold(
+    provider: SnapshotProvider, created: list[Snapshot], left: float
+) -> tuple[list[Snapshot], bool]:
+    """`hold_until_done`: wait for the snapshots while the database is still held, as long
+    as the hold may last. Not done by then: release anyway (the watchdog would), and go on
+    waiting outside; the snapshot then rests on the provider fixing the point in time at
+    request, as without the option, and the report says `held_until_done: false`."""
+    try:
+        return [provider.wait(s, timeout=max(0.0, left)) for s in created], True
+    except ProviderTimeoutError:
+        log.warning(
+            "snapshot not finished within max_lock_hold_seconds; released the hold, waiting on"
+        )
+        return created, False
+
+
+def _not_consistent(
+    provider: SnapshotProvider, created: list[Snapshot], exc: QuiesceError
+) -> QuiesceError:
+    """The watchdog released the hold before the create request returned: the snapshots exist
+    but may postdate the release. Label them (where the provider can) and say so."""
+    ids = ", ".join(s.id for s in created)
+    labelled = isinstance(provider, Relabels)
+    if isinstance(provider, Relabels):
+        for snap in created:
+            try:
+                provider.add_labels(snap, {CONSISTENCY_KEY: CRASH_CONSISTENT})
+            except ProviderError as err:
+                labelled = False
+                log.error("could not label snapshot %s as not consistent: %s", snap.id, err)
+    how = f"labelled {CONSISTENCY_KEY}={CRASH_CONSISTENT}" if labelled else "NOT labelled"
+    return QuiesceError(
+        f"{exc.message}; snapshot(s) {ids} are NOT application-consistent ({how})",
+        hint=exc.hint,
+        target=exc.target,
+    )
 
 
 def _labels(

@@ -29,7 +29,7 @@ from typing import Any
 
 from safesnap.config.plan import Plan
 from safesnap.config.snapshots import SnapshotSpec
-from safesnap.errors import ConfigError, ProviderError
+from safesnap.errors import ConfigError, ProviderError, ProviderInUseError
 from safesnap.retention import Policy, RetentionItem, decide
 from safesnap_providers.base import STAMP_FORMAT, Snapshot, SnapshotProvider, as_utc, parse_stamp
 from safesnap_providers.registry import build_provider
@@ -268,7 +268,7 @@ def prune_target(
             _delete(provider, snap, out)
     kept = [s for s in listed.snapshots if s.id in set(out.kept)]
     caps = provider.capabilities()
-    out.warnings = cap_warnings(kept, caps.max_snapshots_per_volume, listed.provider)
+    out.warnings += cap_warnings(kept, caps.max_snapshots_per_volume, listed.provider)
     return out
 
 
@@ -276,6 +276,11 @@ def _delete(provider: SnapshotProvider, snap: Snapshot, out: PruneOutcome) -> No
     try:
         provider.delete_snapshot(snap)
         out.deleted.append(snap.id)
+    except ProviderInUseError as exc:
+        # Something else still uses it (an AMI registered from an EBS snapshot): nothing
+        # safesnap can fix, and failing every night would bury real failures. Kept, and said.
+        out.warnings.append(f"{snap.id}: kept, still in use: {exc.message}")
+        out.kept.append(snap.id)
     except ProviderError as exc:
         # One stuck snapshot must not stop the rest of the prune; the run reports it.
         out.errors.append(f"{snap.id}: {exc.message}")
@@ -302,8 +307,11 @@ def restore_snapshot(
     name: str | None = None,
     env_file: Path | None = None,
     provider: SnapshotProvider | None = None,
+    size: str | None = None,
 ) -> dict[str, Any]:
-    """Create a NEW volume (or server) from one of the target's snapshots; never overwrites."""
+    """Create a NEW volume (or server) from one of the target's snapshots; never overwrites.
+    `size`: the new server's size (DigitalOcean slug, Hetzner server type); default: the
+    plan's `restore_size` / `restore_server_type`, else the smallest that fits."""
     provider = provider or build_provider(target.snapshot, plan, env_file=env_file)
     if not provider.capabilities().restore_to_volume:
         raise ConfigError(f"provider {target.snapshot.provider} cannot restore snapshots here")
@@ -319,7 +327,7 @@ def restore_snapshot(
     new_name = (
         name or f"safesnap-restore-{target.name}-{datetime.now(UTC).strftime(STAMP_FORMAT).lower()}"
     )
-    new_id = provider.restore_volume(snap, name=new_name, zone=zone)
+    new_id = provider.restore_volume(snap, name=new_name, zone=zone, size=size)
     return {
         "snapshot_id": snap.id,
         "region": snap.region,
