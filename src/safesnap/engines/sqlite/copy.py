@@ -118,15 +118,15 @@ def read_transaction(conn: sqlite3.Connection, path: Path, busy_timeout: float) 
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
     except sqlite3.Error as exc:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         raise translate(exc, path, busy_timeout) from None
     try:
         yield mode
     finally:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
 
 
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
+def rollback_quietly(conn: sqlite3.Connection) -> None:
     try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -328,7 +328,7 @@ def hold_for_snapshot(
             if facts["released_by"] is None:
                 facts["released_by"] = by
                 facts["lock_held_seconds"] = round(time.perf_counter() - locked_at, 6)
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
                 conn.close()
 
     started = time.perf_counter()
@@ -364,7 +364,7 @@ def _lock_and_flush(conn: sqlite3.Connection, path: Path, busy_timeout: float) -
             out["wal_checkpoint"] = list(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         if "readonly" in str(exc):
             return _raise_quiesce(path, exc)
         raise translate(exc, path, busy_timeout) from None
