@@ -21,10 +21,10 @@ from safesnap.artifacts import atomic
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.codecs import CHUNK
 from safesnap.artifacts.destination import make_private_dirs
-from safesnap.config.targets import SqliteTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.sqlite import copy as q
 from safesnap.engines.sqlite.check import Cancel, CheckedAtEof, inspect_copy
+from safesnap.engines.sqlite.job import SqliteSource
 from safesnap.engines.sqlite.streamed import backup_streamed
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 
@@ -37,7 +37,7 @@ _DETAILS = (
 class SqliteEngine:
     name = "sqlite"
 
-    def backup(self, target: SqliteTarget, ctx: BackupContext) -> BackupOutcome:
+    def backup(self, target: SqliteSource, ctx: BackupContext) -> BackupOutcome:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
         make_private_dirs(ctx.dest)  # 0700; a file in the way is destination_failed
@@ -94,7 +94,7 @@ class SqliteEngine:
                 cancel()  # the pool's exit joins the check thread: make that quick
                 raise
 
-    def quiesce(self, target: SqliteTarget) -> AbstractContextManager[dict[str, Any]]:
+    def quiesce(self, target: SqliteSource) -> AbstractContextManager[dict[str, Any]]:
         return q.hold_for_snapshot(
             Path(target.path),
             busy_timeout=target.busy_timeout,
