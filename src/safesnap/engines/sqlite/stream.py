@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safesnap.artifacts.writeback import drop_cache
 from safesnap.engines.sqlite import wal
 
 PIN_ATTEMPTS = 200  # each a few hundred microseconds; a 5 ms writer collides a few % of the time
@@ -141,6 +142,9 @@ class PageStream(io.RawIOBase):
         first = self._next
         data = self._main_pages(first, count)
         self._patch(data, first, count)
+        # Read once: dropped at once, so streaming 17 GB does not evict everything else
+        # cached (a page the database itself uses is read back from disk when it needs it).
+        drop_cache(self._db, (first - 1) * self.page_size, count * self.page_size)
         self._next += count
         if self._progress is not None:
             self._progress((self._next - 1) * self.page_size)
