@@ -14,9 +14,9 @@ processes and real timing through the engine.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -95,16 +95,11 @@ def content(db: Path) -> tuple[int, list[Row]]:
 
 def stream_copy(db: Path, out: Path, during: Callable[[], None], at: float = 0.5) -> int:
     """Pin, stream `at` of the pages, run `during`, stream the rest; return the WAL end frame."""
-    conn = q.connect(db, 5)
-    try:
-        pinned = stream.pin(conn, db)
+    with stream.SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
+        pinned = stream.pin(conn, files)
         if pinned.index is not None:  # the parser against the whole checksum chain
-            fd = os.open(f"{db}-wal", os.O_RDONLY)
-            try:
-                wal.verify_chain(fd, pinned.header)
-            finally:
-                os.close(fd)
-        pages = stream.PageStream(db, pinned)
+            wal.verify_chain(files.fd("-wal"), pinned.header)
+        pages = stream.PageStream(files, pinned)
         done = False
         with out.open("wb") as fh:
             while data := pages.read(pinned.page_size * 3):  # bounded by the page count
@@ -112,12 +107,48 @@ def stream_copy(db: Path, out: Path, during: Callable[[], None], at: float = 0.5
                 if not done and fh.tell() >= pages.size * at:
                     during()
                     done = True
-        pages.close()
         assert out.stat().st_size == pages.size
-        return pinned.header.max_frame
-    finally:
         q.rollback_quietly(conn)
-        conn.close()
+        return pinned.header.max_frame
+
+
+CHECKPOINT_ELSEWHERE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+print(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+"""
+
+
+def test_the_read_lock_survives_reading_the_wal_files(tmp_path: Path) -> None:
+    """While pinned and streaming, another *process* cannot truncate the WAL: reading the -shm,
+    -wal and database files did not drop SQLite's POSIX locks (closing any descriptor of a
+    file drops all of a process's locks on it, so ours stay open until the connection
+    closes). Another process is needed: locks between connections of one process are
+    SQLite's own bookkeeping and would hide the bug."""
+    db = tmp_path / "src.db"
+    writer = create(db, 4096, "NONE")
+    apply(writer, 1, 40)
+    writer.close()  # the last connection: the WAL is checkpointed and removed
+
+    def truncate_elsewhere() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", CHECKPOINT_ELSEWHERE, str(db)],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    with stream.SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
+        conn.execute("SELECT count(*) FROM log").fetchone()
+        more = sqlite3.connect(db, isolation_level=None)  # frames in the WAL: slot i > 0
+        apply(more, 41, 60)
+        pinned = stream.pin(conn, files)
+        assert pinned.index is not None and pinned.header.backfilled < pinned.header.max_frame
+        pages = stream.PageStream(files, pinned)
+        pages.read(4096)
+        assert truncate_elsewhere() == "1"  # busy: our read lock holds
+        assert Path(f"{db}-wal").stat().st_size > 0
+        q.rollback_quietly(conn)
+    assert truncate_elsewhere() == "0"  # the control: without the reader it succeeds
+    more.close()
 
 
 CHECKPOINTS = ["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
@@ -220,23 +251,26 @@ def test_shm_mismatch_falls_back_to_copy_then_check(tmp_path: Path) -> None:
 def test_engine_stream_under_writer_and_checkpointer_processes(
     tmp_path: Path, sqlite_writer: Any
 ) -> None:
-    """Real timing: a writer process commits every 2 ms, this process checkpoints (every mode
-    in turn) while the engine streams; the restored copy is a consistent prefix."""
+    """Real timing: a writer process commits every 2 ms, a checkpointer process runs every
+    mode in turn while the engine streams; the restored copy is a consistent prefix."""
     db = tmp_path / "src.db"
     make_db(db, 6)
     writer = sqlite_writer(db, interval=0.002, busy_timeout=5)
     time.sleep(0.3)
     target = SqliteTarget(name="t", engine="sqlite", path=str(db))
     before = _max_id(db)
-    stop = threading.Event()
-    ran: list[str] = []
-    thread = threading.Thread(target=_checkpointer, args=(db, stop, ran))
-    thread.start()
+    # A separate process, as the writer: our backup closes its file descriptors at the end,
+    # which would drop the POSIX locks of any other connection in this process.
+    stop = tmp_path / "stop"
+    checkpointer = subprocess.Popen(
+        [sys.executable, "-c", CHECKPOINTER, str(db), str(stop)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
         outcome = ENGINE.backup(target, BackupContext(dest=tmp_path / "dest"))
     finally:
-        stop.set()
-        thread.join(timeout=10)
+        stop.touch()
+        ran = checkpointer.communicate(timeout=30)[0].split()
     stats = writer.stop()
     assert ran  # checkpoints really ran while the engine streamed
     assert stats.errors == 0, stats.error_samples
@@ -255,17 +289,17 @@ def _max_id(db: Path) -> int:
         return int(conn.execute("SELECT max(id) FROM events").fetchone()[0])
 
 
-def _checkpointer(db: Path, stop: threading.Event, ran: list[str]) -> None:
-    """Every checkpoint mode in turn, every 10 ms, until `stop` (at most 30 s)."""
-    deadline = time.monotonic() + 30
-    with closing(sqlite3.connect(db, isolation_level=None, timeout=0.05)) as conn:
-        i = 0
-        while not stop.is_set() and time.monotonic() < deadline:  # bounded by time
-            mode = CHECKPOINTS[i % len(CHECKPOINTS)]
-            try:
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-                ran.append(mode)
-            except sqlite3.OperationalError:
-                pass  # busy: a writer holds its lock right now; the next mode runs later
-            i += 1
-            time.sleep(0.01)
+CHECKPOINTER = """
+import os, sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0.05)
+modes = ["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
+deadline, i = time.monotonic() + 30, 0
+while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+    try:
+        conn.execute(f"PRAGMA wal_checkpoint({modes[i % 4]})").fetchone()
+        print(modes[i % 4], flush=True)
+    except sqlite3.OperationalError:
+        pass  # busy: a writer holds its lock right now; the next mode runs later
+    i += 1
+    time.sleep(0.01)
+"""

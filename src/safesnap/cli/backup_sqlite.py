@@ -86,6 +86,7 @@ _FACTS = (
     "page_size",
     "page_count",
     "copy_seconds",
+    "stream_skipped",
 )
 
 

@@ -48,27 +48,31 @@ def backup_streamed(
     `base` holds the manifest fields the engine adds to every SQLite manifest.
     """
     source = Path(target.path)
-    with closing(q.connect(source, target.busy_timeout)) as conn:
+    # The descriptors outlive the connection: closing one earlier would drop its locks.
+    with (
+        stream.SourceFiles(source) as files,
+        closing(q.connect(source, target.busy_timeout)) as conn,
+    ):
         mode = journal_mode(conn, source, target.busy_timeout)
         if mode != "wal":
             return f"journal_mode={mode}: copy-then-check holds the SHARED lock shortest"
         started = time.perf_counter()
         try:
-            pinned = stream.pin(conn, source)
+            pinned = stream.pin(conn, files)
         except stream.NotStreamable as exc:
             return str(exc)
         except sqlite3.Error as exc:
             q.rollback_quietly(conn)
             raise q.translate(exc, source, target.busy_timeout) from None
         try:
-            return _store(conn, source, pinned, target, ctx, base, progress, started)
+            return _store(conn, files, pinned, target, ctx, base, progress, started)
         finally:
             q.rollback_quietly(conn)
 
 
 def _store(
     conn: sqlite3.Connection,
-    source: Path,
+    files: stream.SourceFiles,
     pinned: stream.Pinned,
     target: Any,
     ctx: BackupContext,
@@ -80,8 +84,9 @@ def _store(
     manifest = dict(base)
     manifest.update(_facts(pinned))
     cancel = Cancel()
-    pages = stream.PageStream(source, pinned, progress)
-    with ThreadPoolExecutor(max_workers=1) as pool, closing(pages):
+    source = files.source
+    pages = stream.PageStream(files, pinned, progress)
+    with ThreadPoolExecutor(max_workers=1) as pool:
         check = pool.submit(inspect_connection, conn, target.integrity_check, cancel)
         reader = CheckedAtEof(cast(BinaryIO, pages), check, manifest)
         try:

@@ -22,7 +22,6 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 WAL_HEADER_SIZE = 32
 FRAME_HEADER_SIZE = 24
@@ -70,11 +69,15 @@ class IndexHeader:
     backfilled: int  # WalCkptInfo.nBackfill at the time of the read
 
 
-def read_index_header(shm: Path) -> IndexHeader | None:
-    """The current wal-index header, or None when absent, uninitialised or mid-update."""
+def read_index_header(shm_fd: int) -> IndexHeader | None:
+    """The current wal-index header, or None when absent, uninitialised or mid-update.
+
+    `shm_fd` must stay open until this process's SQLite connections to the database are
+    closed: closing any descriptor of a file drops every POSIX lock the process holds on it,
+    SQLite's read locks in the -shm included (sqlite.org/howtocorrupt.html, 2.2).
+    """
     try:
-        with shm.open("rb") as fh:
-            data = fh.read(_SHM_HEAD)
+        data = os.pread(shm_fd, _SHM_HEAD, 0)
     except OSError:
         return None
     if len(data) < _SHM_HEAD:
