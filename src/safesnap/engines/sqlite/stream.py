@@ -143,6 +143,17 @@ def _layout(db_fd: int, hdr: wal.IndexHeader) -> tuple[int, int]:
     return page_size, size // page_size
 
 
+def _ram() -> int:
+    """Physical memory. A database under a quarter of it stays cached: dropping its pages
+    would make the concurrent integrity check, and the application, read them from disk
+    again (100 MiB, load ~9 on 2 cores: quick_check 3.4 s after a dropping stream, 2.2 s
+    after a caching one)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0  # unknown: drop, the safe side for a large database
+
+
 class PageStream(io.RawIOBase):
     """The snapshot's database file as a byte stream, read in READ_BYTES pieces."""
 
@@ -157,6 +168,7 @@ class PageStream(io.RawIOBase):
         self._progress = progress
         self._next = 1  # next page number to produce
         self._db = files.fd()  # owned by `files`: never closed here (see SourceFiles)
+        self._drop = self.size > _ram() // 4
         self._wal = files.fd("-wal") if self._frames else -1
         os.posix_fadvise(self._db, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
@@ -171,9 +183,8 @@ class PageStream(io.RawIOBase):
         first = self._next
         data = self._main_pages(first, count)
         self._patch(data, first, count)
-        # Read once: dropped at once, so streaming 17 GB does not evict everything else
-        # cached (a page the database itself uses is read back from disk when it needs it).
-        drop_cache(self._db, (first - 1) * self.page_size, count * self.page_size)
+        if self._drop:  # read once: streaming 17 GB must not evict everything else cached
+            drop_cache(self._db, (first - 1) * self.page_size, count * self.page_size)
         self._next += count
         if self._progress is not None:
             self._progress((self._next - 1) * self.page_size)
