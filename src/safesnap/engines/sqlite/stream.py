@@ -181,34 +181,35 @@ class PageStream(io.RawIOBase):
         want = READ_BYTES if size is None or size < 0 else max(size, self.page_size)
         count = min(max(1, want // self.page_size), self.n_page - self._next + 1)
         first = self._next
-        data = self._main_pages(first, count)
-        self._patch(data, first, count)
+        data = self._pages(first, count)
         if self._drop:  # read once: streaming 17 GB must not evict everything else cached
             drop_cache(self._db, (first - 1) * self.page_size, count * self.page_size)
         self._next += count
         if self._progress is not None:
             self._progress((self._next - 1) * self.page_size)
-        return bytes(data)
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(memoryview(buffer)))
         memoryview(buffer).cast("B")[: len(data)] = data
         return len(data)
 
-    def _main_pages(self, first: int, count: int) -> bytearray:
-        length = count * self.page_size
-        data = bytearray(os.pread(self._db, length, (first - 1) * self.page_size))
-        if len(data) < length:  # past the main file's end: pages only the WAL holds (or zeros)
-            data.extend(bytes(length - len(data)))
-        return data
-
-    def _patch(self, data: bytearray, first: int, count: int) -> None:
+    def _pages(self, first: int, count: int) -> bytes:
+        """Pages first..first+count-1: the main file's bytes as read when no page of the run
+        is in the WAL or past the file's end (the common case, no copy), else patched."""
+        ps = self.page_size
+        length = count * ps
+        raw = os.pread(self._db, length, (first - 1) * ps)
         lo = bisect.bisect_left(self._wal_pages, first)
         hi = bisect.bisect_left(self._wal_pages, first + count)
-        ps = self.page_size
+        if len(raw) == length and lo == hi:
+            return raw
+        data = bytearray(raw)
+        data.extend(bytes(length - len(raw)))  # past the main file's end: WAL pages (or zeros)
         for pgno in self._wal_pages[lo:hi]:  # bounded by the pages in this piece
             page = os.pread(self._wal, ps, self._frames[pgno])
             if len(page) != ps:
                 raise wal.WalFormatError(f"WAL frame for page {pgno} is cut short")
             start = (pgno - first) * ps
             data[start : start + ps] = page
+        return bytes(data)
