@@ -1,7 +1,9 @@
 """Consistent online copies of a live SQLite database, and holding it still for a volume snapshot.
 
 The copy is the "raw route" (docs/decisions/0002-sqlite-copy-method.md): open one read
-transaction on the source and copy its bytes while it is held.
+transaction on the source and copy its bytes while it is held. WAL-mode backups normally
+stream instead (stream.py, ADR 0008); this copy serves rollback-journal mode and is the
+fallback when a WAL cannot be pinned exactly.
 
 * WAL mode: a reader pins its snapshot. Checkpointers cannot write frames newer than the reader's
   read-mark into the main file, and the WAL cannot be restarted (overwritten from the start) while
