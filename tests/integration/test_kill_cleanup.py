@@ -6,7 +6,9 @@ the next `backup`, `run` or `prune`, never while a live writer still holds it.
 
 The backups here use xz on a ~30 MiB database (~4 MiB/s on this machine) so a run is reliably
 mid-compression, with the full-size raw copy and the growing artifact temp both on disk, when
-the signal arrives; each process is signalled within a second of starting.
+the signal arrives; each process is signalled within a second of starting. `big_db` is in
+rollback-journal mode, which keeps the copy-then-check path (and its raw copy); the WAL
+streamed path, whose only temp file is the artifact's, has its own test at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -70,7 +73,7 @@ def mid_backup(dest: Path) -> Callable[[], bool]:
 @pytest.fixture(scope="module")
 def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("source") / "big.db"
-    make_db(path, 30)
+    make_db(path, 30, journal_mode="delete")  # copy-then-check: the raw copy exists
     return path
 
 
@@ -265,3 +268,29 @@ def test_concurrent_prune_never_sweeps_a_live_backup(
     assert visible == sorted([artifact.name, artifact.name + ".manifest.json"])
     verified = safesnap("verify", str(artifact), "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_sigterm_mid_stream_leaves_nothing(
+    tmp_path: Path, start: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """WAL: the streamed path writes only the artifact temp; SIGTERM removes it, the source's
+    read transaction ends (the database stays writable and intact)."""
+    db = tmp_path / "wal.db"
+    make_db(db, 30)
+    dest = tmp_path / "dest"
+    proc = start(*backup_args(db, dest, "--compress", "xz"))
+
+    def streaming() -> bool:
+        found = sizes(dest)
+        return len(found) == 1 and any(size > 1 << 20 for size in found.values())
+
+    wait_for(streaming, proc, "the artifact temp, alone, growing")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, (out, err)
+    assert list(dest.iterdir()) == []
+    # the source: not left locked, not damaged
+    with sqlite3.connect(db, timeout=1) as conn:
+        conn.execute("INSERT INTO events(at, v) VALUES (0, x'00')")
+        assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    conn.close()

@@ -58,7 +58,7 @@ def test_backup_under_writer_then_restore_round_trip(
     manifest = artifacts.read_manifest(info.path)
     assert manifest["journal_mode"] == mode
     assert manifest["integrity_result"] == "ok"
-    assert manifest["method"] == "raw"
+    assert manifest["method"] == ("stream" if mode == "wal" else "raw")  # ADR 0008
     assert before <= manifest["row_counts"]["events"] <= after
     if mode == "wal":
         assert manifest["writer_lockout_seconds"] == 0.0

@@ -39,6 +39,7 @@ from safesnap.artifacts.codecs import (
 )
 from safesnap.artifacts.destination import destination_error, make_private_dirs
 from safesnap.artifacts.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
+from safesnap.artifacts.writeback import SteadyWriter, drop_cache
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
 from safesnap_providers.base import as_utc
 from safesnap_providers.base import stamp as compact_stamp
@@ -176,12 +177,15 @@ def _write(
     level, threads = codec_options
     make_private_dirs(dest_dir)
     with temp_file(dest_dir, artifact_name(target, created, kind, ext, codec)) as (tmp, fh):
-        stored = HashingWriter(fh)
+        stored = HashingWriter(
+            cast(IO[bytes], SteadyWriter(fh))
+        )  # flushed in steps, not in one burst at fsync
         with compressing_writer(cast(IO[bytes], stored), codec, level, threads) as sink:
             guarded = cast(IO[bytes], GuardedSource(source))
             source_sha, source_bytes = _pump(guarded, sink, progress)
         fh.flush()
         os.fsync(fh.fileno())
+        drop_cache(fh.fileno())  # written once, read by no one now: leave the cache to others
         final = _publish_unique(tmp, dest_dir, target, created, kind, ext, codec)
     fsync_dir(dest_dir)
     return final, stored, source_sha, source_bytes

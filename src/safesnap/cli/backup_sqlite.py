@@ -12,7 +12,7 @@ from safesnap.cli.options import JsonOpt
 from safesnap.errors import ConfigError
 
 if TYPE_CHECKING:
-    from safesnap.config.targets import SqliteTarget
+    from safesnap.engines.sqlite.job import SqliteJob
 
 COMPRESSIONS = ("zstd", "gzip", "xz", "none")
 INTEGRITY = ("quick", "full", "off")
@@ -86,6 +86,7 @@ _FACTS = (
     "page_size",
     "page_count",
     "copy_seconds",
+    "stream_skipped",
 )
 
 
@@ -100,21 +101,15 @@ def default_name(db_path: Path) -> str:
     return stem if stem[:1].isalnum() else f"db{stem}"[:64]
 
 
-def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float) -> SqliteTarget:
-    from pydantic import ValidationError
+def _target(db_path: Path, name: str | None, integrity: str, busy_timeout: float) -> SqliteJob:
+    from safesnap.engines.sqlite.job import SqliteJob
 
-    from safesnap.config.targets import SqliteTarget
-
-    try:
-        return SqliteTarget(
-            name=name or default_name(db_path),
-            path=db_path,
-            integrity_check=integrity,  # checked by _check_choice
-            busy_timeout=busy_timeout,
-        )
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("invalid options", problems=problems) from None
+    return SqliteJob(
+        name=name or default_name(db_path),
+        path=db_path,
+        integrity_check=integrity,  # checked by _check_choice
+        busy_timeout=busy_timeout,
+    )
 
 
 def _print_human(r: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """Consistent online copies of a live SQLite database, and holding it still for a volume snapshot.
 
 The copy is the "raw route" (docs/decisions/0002-sqlite-copy-method.md): open one read
-transaction on the source and copy its bytes while it is held.
+transaction on the source and copy its bytes while it is held. WAL-mode backups normally
+stream instead (stream.py, ADR 0008); this copy serves rollback-journal mode and is the
+fallback when a WAL cannot be pinned exactly.
 
 * WAL mode: a reader pins its snapshot. Checkpointers cannot write frames newer than the reader's
   read-mark into the main file, and the WAL cannot be restarted (overwritten from the start) while
@@ -118,15 +120,15 @@ def read_transaction(conn: sqlite3.Connection, path: Path, busy_timeout: float) 
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
     except sqlite3.Error as exc:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         raise translate(exc, path, busy_timeout) from None
     try:
         yield mode
     finally:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
 
 
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
+def rollback_quietly(conn: sqlite3.Connection) -> None:
     try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -339,7 +341,7 @@ def hold_for_snapshot(
             if facts["released_by"] is None:
                 facts["released_by"] = by
                 facts["lock_held_seconds"] = round(time.perf_counter() - locked_at, 6)
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
                 conn.close()
                 os.close(db_fd)  # only now: the connection holds no lock any more
 
@@ -379,7 +381,7 @@ def _lock_and_flush(
             out["wal_checkpoint"] = list(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         if "readonly" in str(exc):
             return _raise_quiesce(path, exc)
         raise translate(exc, path, busy_timeout) from None

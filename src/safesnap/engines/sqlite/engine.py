@@ -9,13 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sqlite3
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, closing, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -23,102 +21,35 @@ from safesnap.artifacts import atomic
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.codecs import CHUNK
 from safesnap.artifacts.destination import make_private_dirs
-from safesnap.config.targets import SqliteTarget
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.sqlite import copy as q
+from safesnap.engines.sqlite.check import Cancel, CheckedAtEof, inspect_copy
+from safesnap.engines.sqlite.job import SqliteSource
+from safesnap.engines.sqlite.streamed import backup_streamed
 from safesnap.errors import IntegrityError, RefusedError, SourceError
 
-
-def inspect_copy(path: Path, mode: str, cancel: _Cancel | None = None) -> dict[str, Any]:
-    """Integrity check (quick|full|off) plus the facts a manifest records; IntegrityError if bad.
-
-    `cancel` lets another thread stop a check that runs on a worker thread (see `_store`)."""
-    try:
-        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-            if cancel is not None:
-                cancel.attach(conn)
-            result = _integrity(conn, mode)
-            facts: dict[str, Any] = {
-                "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
-                "page_count": conn.execute("PRAGMA page_count").fetchone()[0],
-                "row_counts": row_counts(conn),
-            }
-    except sqlite3.Error as exc:
-        raise IntegrityError(f"the copy cannot be read as a database: {exc}") from None
-    if result not in ("ok", "skipped"):
-        raise IntegrityError(f"integrity check ({mode}) failed: {result[:500]}")
-    facts["integrity_result"] = result
-    return facts
-
-
-def _integrity(conn: sqlite3.Connection, mode: str) -> str:
-    if mode == "off":
-        return "skipped"
-    pragma = "quick_check" if mode == "quick" else "integrity_check"
-    rows = conn.execute(f"PRAGMA {pragma}(100)").fetchall()
-    return "; ".join(str(r[0]) for r in rows)
-
-
-def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rows per ordinary table (virtual tables need their modules; skipped)."""
-    names = [
-        r[0]
-        for r in conn.execute(
-            "SELECT name FROM sqlite_schema WHERE type='table' AND sql NOT LIKE 'CREATE VIRTUAL%' "
-            "ORDER BY name"
-        )
-    ]
-    quoted = {n: '"' + n.replace('"', '""') + '"' for n in names}
-    return {
-        n: int(conn.execute(f"SELECT count(*) FROM main.{quoted[n]}").fetchone()[0]) for n in names
-    }
-
-
-class _Cancel:
-    """Interrupt a check running on a worker thread: sqlite3_interrupt() is documented as safe
-    to call from another thread. Used when the artifact write fails or a signal unwinds the
-    main thread, so SIGTERM does not wait for a full integrity check of a large copy."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._cancelled = False
-
-    def attach(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            self._conn = conn
-            if self._cancelled:
-                raise sqlite3.OperationalError("interrupted")
-
-    def __call__(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            if self._conn is not None:
-                with contextlib.suppress(sqlite3.Error):  # closed meanwhile: nothing to stop
-                    self._conn.interrupt()
-
-
-class _CheckedAtEof:
-    """A reader over the copy whose end of input waits for (and raises) the integrity check."""
-
-    def __init__(self, fh: BinaryIO, check: Future[dict[str, Any]], into: dict[str, Any]) -> None:
-        self._fh, self._check, self._into = fh, check, into
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._fh.read(n)
-        if not data:
-            self._into.update(self._check.result())  # re-raises IntegrityError from the check
-        return data
+# What the run report shows of a backup: which path ran, and why not the streamed one.
+_DETAILS = (
+    "journal_mode", "method", "integrity_result", "writer_lockout_seconds", "stream_skipped",
+)  # fmt: skip
 
 
 class SqliteEngine:
     name = "sqlite"
 
-    def backup(self, target: SqliteTarget, ctx: BackupContext) -> BackupOutcome:
+    def backup(self, target: SqliteSource, ctx: BackupContext) -> BackupOutcome:
         source = Path(target.path)
         q.check_source(source)  # before creating anything in dest
         make_private_dirs(ctx.dest)  # 0700; a file in the way is destination_failed
         size = _source_size(source)
+        base: dict[str, Any] = {"source": str(source.resolve())}
+        base["integrity_check"] = target.integrity_check
+        base.update(plan=ctx.plan, run_id=ctx.run_id or None)
+        # WAL: stream the pinned snapshot, no temporary copy (ADR 0008). Rollback-journal mode,
+        # or a WAL that cannot be pinned exactly: copy, then check (ADR 0002).
+        streamed = backup_streamed(target, ctx, base, _pass(ctx, size))
+        if not isinstance(streamed, str):
+            return BackupOutcome(streamed.info, {k: streamed.manifest[k] for k in _DETAILS})
         # The raw copy is as large as the database: atomic.temp_file removes it (and its
         # -wal/-shm) on every way out, SIGTERM included, and flocks it meanwhile, so a sweeper
         # in a concurrent `prune` leaves it alone and one after a SIGKILL removes it.
@@ -128,11 +59,9 @@ class SqliteEngine:
                 dest_fd=fh.fileno(),
             )  # fmt: skip
             q.finish_copy(tmp)
-            manifest = _manifest(target, source, copy)
-            manifest.update(plan=ctx.plan, run_id=ctx.run_id or None)
+            manifest = {**base, **_manifest(target, source, copy), "stream_skipped": streamed}
             info = self._store(tmp, target, ctx, manifest, copy, _pass(ctx, size))
-        keys = ("journal_mode", "method", "integrity_result", "writer_lockout_seconds")
-        return BackupOutcome(artifact=info, details={k: manifest[k] for k in keys})
+        return BackupOutcome(artifact=info, details={k: manifest[k] for k in _DETAILS})
 
     def _store(
         self,
@@ -150,10 +79,10 @@ class SqliteEngine:
         end of input, and write_artifact leaves nothing behind when its source raises. The
         facts land in `manifest` at that moment, before write_artifact builds the manifest.
         """
-        cancel = _Cancel()
+        cancel = Cancel()
         with ThreadPoolExecutor(max_workers=1) as pool, tmp.open("rb") as fh:
             check = pool.submit(inspect_copy, tmp, target.integrity_check, cancel)
-            reader = _CheckedAtEof(fh, check, manifest)
+            reader = CheckedAtEof(fh, check, manifest)
             try:
                 return artifacts.write_artifact(
                     cast(BinaryIO, reader), ctx.dest, target=target.name, engine=self.name,
@@ -165,7 +94,7 @@ class SqliteEngine:
                 cancel()  # the pool's exit joins the check thread: make that quick
                 raise
 
-    def quiesce(self, target: SqliteTarget) -> AbstractContextManager[dict[str, Any]]:
+    def quiesce(self, target: SqliteSource) -> AbstractContextManager[dict[str, Any]]:
         return q.hold_for_snapshot(
             Path(target.path),
             busy_timeout=target.busy_timeout,
