@@ -117,3 +117,40 @@ def test_a_hold_keeps_its_shared_lock_so_another_process_closing_cannot_delete_t
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
         assert conn.execute("select count(*) from t").fetchone()[0] == commits
     conn.close()
+
+
+def test_the_raw_copy_keeps_its_shared_lock_while_it_copies_the_wal(tmp_path: Path) -> None:
+    """The copy-then-check path (rollback mode, and WAL when the stream cannot pin): when the
+    application closes its last connection while the copy reads the WAL, it must still see
+    our connection and leave the WAL alone."""
+    from safesnap.engines.sqlite.copy import raw_copy
+
+    db = tmp_path / "live.db"
+    make_db(db)
+    # The application: one connection held open (so the WAL outlives the writer below) until
+    # it is told to leave, then its close is the last one it knows of.
+    app = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+         "c.execute('select 1 from t').fetchall(); print('ready', flush=True); "
+         "sys.stdin.read(); c.close()", str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+    commits, _ = finish_writer(start_writer(db, 0.3))
+    wal = db.with_name(db.name + "-wal")
+    main_size = db.stat().st_size
+    assert wal.stat().st_size > 0
+    seen: list[bool] = []
+
+    def during_wal_copy(done: int) -> None:
+        if done > main_size and not seen:
+            app.communicate("", timeout=30)  # the application closes its connection now
+            seen.append(wal.exists())
+
+    result = raw_copy(db, tmp_path / "copy.db", busy_timeout=10, progress=during_wal_copy)
+    assert result.journal_mode == "wal"
+    assert seen == [True], "the copy lost its SHARED lock: the application deleted the WAL"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("select count(*) from t").fetchone()[0] == commits
+    conn.close()

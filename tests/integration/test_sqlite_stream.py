@@ -32,6 +32,7 @@ from safesnap.engines import BackupContext
 from safesnap.engines.sqlite import copy as q
 from safesnap.engines.sqlite import stream, wal
 from safesnap.engines.sqlite.engine import ENGINE
+from safesnap.engines.sqlite.fds import SourceFiles
 
 Row = tuple[int, bytes]
 
@@ -95,7 +96,7 @@ def content(db: Path) -> tuple[int, list[Row]]:
 
 def stream_copy(db: Path, out: Path, during: Callable[[], None], at: float = 0.5) -> int:
     """Pin, stream `at` of the pages, run `during`, stream the rest; return the WAL end frame."""
-    with stream.SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
+    with SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
         pinned = stream.pin(conn, files)
         if pinned.index is not None:  # the parser against the whole checksum chain
             wal.verify_chain(files.fd("-wal"), pinned.header)
@@ -136,7 +137,7 @@ def test_the_read_lock_survives_reading_the_wal_files(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout.strip()  # fmt: skip
 
-    with stream.SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
+    with SourceFiles(db) as files, closing(q.connect(db, 5)) as conn:
         conn.execute("SELECT count(*) FROM log").fetchone()
         more = sqlite3.connect(db, isolation_level=None)  # frames in the WAL: slot i > 0
         apply(more, 41, 60)

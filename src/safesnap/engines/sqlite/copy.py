@@ -44,6 +44,7 @@ from safesnap.artifacts.destination import (
     destination_failed,
     write_all,
 )
+from safesnap.engines.sqlite.fds import SourceFiles
 from safesnap.errors import (
     IntegrityError,
     QuiesceError,
@@ -136,31 +137,34 @@ def rollback_quietly(conn: sqlite3.Connection) -> None:
         pass  # a closed or broken connection has no transaction left to hold
 
 
-def copy_bytes(src: Path, dst_fd: int, progress: Progress | None, done: int = 0) -> int:
-    """Append `src` to `dst_fd` (no fsync: the copy is a temp file); return the bytes copied.
+def copy_bytes(
+    files: SourceFiles, suffix: str, dst_fd: int, progress: Progress | None, done: int = 0
+) -> int:
+    """Append the source's file `suffix` ("" or "-wal") to `dst_fd` (no fsync: the copy is a
+    temp file); return the bytes copied. The descriptor stays open in `files` (fds.py: closing
+    it here would drop the read transaction's lock).
 
     Only the bytes present when the copy starts are read: anything appended later (WAL frames of
     later commits) is not needed, and a bound keeps a busy writer from making the copy endless.
     """
+    src = Path(f"{files.source}{suffix}")
     try:
-        src_fd = os.open(src, os.O_RDONLY)
+        src_fd = files.fd(suffix)
     except FileNotFoundError:
         return 0  # a WAL file may legitimately not exist
     except OSError as exc:
         raise SourceError(f"cannot read {src}: {exc.strerror}") from None
-    try:
-        limit = os.fstat(src_fd).st_size
-        copied = 0
-        while copied < limit:  # bounded: every pass copies > 0 bytes or ends the loop
-            n = _copy_chunk(src_fd, dst_fd, min(CHUNK, limit - copied), src)
-            if n == 0:
-                break  # truncated meanwhile (a checkpoint shrinking the file): keep what we have
-            copied += n
-            if progress is not None:
-                progress(done + copied)
-        return copied
-    finally:
-        os.close(src_fd)
+    os.lseek(src_fd, 0, os.SEEK_SET)  # the descriptor is shared through `files`
+    limit = os.fstat(src_fd).st_size
+    copied = 0
+    while copied < limit:  # bounded: every pass copies > 0 bytes or ends the loop
+        n = _copy_chunk(src_fd, dst_fd, min(CHUNK, limit - copied), src)
+        if n == 0:
+            break  # truncated meanwhile (a checkpoint shrinking the file): keep what we have
+        copied += n
+        if progress is not None:
+            progress(done + copied)
+    return copied
 
 
 def _copy_chunk(src_fd: int, dst_fd: int, count: int, src: Path) -> int:
@@ -207,12 +211,12 @@ def raw_copy(
     The caller replays the WAL (`finish_copy`), checks the result and removes the temp files.
     """
     check_source(source)
-    with closing(connect(source, busy_timeout)) as conn:
+    with SourceFiles(source) as files, closing(connect(source, busy_timeout)) as conn:
         start = time.perf_counter()
         with read_transaction(conn, source, busy_timeout) as mode:
             locked_at = time.perf_counter()
             pinned = datetime.now(UTC)
-            total = _copy_files(source, dest_tmp, dest_fd, wal=mode == "wal", progress=progress)
+            total = _copy_files(files, dest_tmp, dest_fd, wal=mode == "wal", progress=progress)
             held = time.perf_counter() - locked_at
         seconds = time.perf_counter() - start
     # In WAL mode a reader blocks no writer; in rollback mode writers wait for the whole hold.
@@ -221,34 +225,38 @@ def raw_copy(
 
 
 def _copy_files(
-    source: Path, dest_tmp: Path, dest_fd: int | None, *, wal: bool, progress: Progress | None
+    files: SourceFiles, dest_tmp: Path, dest_fd: int | None, *, wal: bool, progress: Progress | None
 ) -> int:
     # O_EXCL + 0600 like every temp file of ours; the -wal lives and dies with its main file
     # (catalog.sweep_temporaries treats it as a sidecar of the flocked main temp file).
     if dest_fd is not None:
-        total = _copy_to_fd(source, dest_fd, dest_tmp, progress, 0)
+        total = _copy_to_fd(files, "", dest_fd, dest_tmp, progress, 0)
     else:
-        total = _copy_into(source, dest_tmp, progress, 0)
+        total = _copy_into(files, "", dest_tmp, progress, 0)
     if wal:
-        total += _copy_into(Path(f"{source}-wal"), Path(f"{dest_tmp}-wal"), progress, total)
+        total += _copy_into(files, "-wal", Path(f"{dest_tmp}-wal"), progress, total)
     return total
 
 
-def _copy_into(src: Path, dst: Path, progress: Progress | None, done: int) -> int:
+def _copy_into(
+    files: SourceFiles, suffix: str, dst: Path, progress: Progress | None, done: int
+) -> int:
     """Copy `src` into a new 0600 `dst`; any OSError here is the destination's (exit 12)."""
     try:
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise _copy_error(exc, dst) from None
     try:
-        return _copy_to_fd(src, fd, dst, progress, done)
+        return _copy_to_fd(files, suffix, fd, dst, progress, done)
     finally:
         os.close(fd)
 
 
-def _copy_to_fd(src: Path, fd: int, dst: Path, progress: Progress | None, done: int) -> int:
+def _copy_to_fd(
+    files: SourceFiles, suffix: str, fd: int, dst: Path, progress: Progress | None, done: int
+) -> int:
     try:
-        return copy_bytes(src, fd, progress, done)
+        return copy_bytes(files, suffix, fd, progress, done)
     except OSError as exc:
         raise _copy_error(exc, dst) from None
 
@@ -327,11 +335,12 @@ def hold_for_snapshot(
     under the hold (sqlite.org/howtocorrupt.html 2.2; test_sqlite_posix_locks.py).
     """
     check_source(path)
-    db_fd = open_source_fd(path)
+    files = SourceFiles(path)
     try:
+        db_fd = files.fd()  # before the connection, closed after it (fds.py)
         conn = connect(path, busy_timeout)
     except BaseException:
-        os.close(db_fd)
+        files.close()
         raise
     facts: dict[str, Any] = {"released_by": None}
     guard = threading.Lock()
@@ -343,14 +352,14 @@ def hold_for_snapshot(
                 facts["lock_held_seconds"] = round(time.perf_counter() - locked_at, 6)
                 rollback_quietly(conn)
                 conn.close()
-                os.close(db_fd)  # only now: the connection holds no lock any more
+                files.close()  # only now: the connection holds no lock any more
 
     started = time.perf_counter()
     try:
         facts.update(_lock_and_flush(conn, path, busy_timeout, db_fd))
     except BaseException:
         conn.close()
-        os.close(db_fd)
+        files.close()
         raise
     locked_at = time.perf_counter()
     facts["lock_wait_seconds"] = round(locked_at - started, 6)
@@ -390,15 +399,6 @@ def _lock_and_flush(
     # of it may be opened and closed here.
     _fsync_if_exists(Path(f"{path}-wal"))
     return out
-
-
-def open_source_fd(path: Path) -> int:
-    """A read descriptor of the database file, to be closed only after every connection this
-    process has to it is closed (see hold_for_snapshot)."""
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _raise_quiesce(path: Path, exc: sqlite3.Error) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from typing import Any
 
 from safesnap.artifacts.writeback import drop_cache
 from safesnap.engines.sqlite import wal
+from safesnap.engines.sqlite.fds import SourceFiles
 
 PIN_ATTEMPTS = 200  # each a few hundred microseconds; a 5 ms writer collides a few % of the time
 READ_BYTES = 1 << 20  # pages per pread: 1 MiB, the compressor's chunk
@@ -55,36 +56,6 @@ class Pinned:
 
 class NotStreamable(Exception):
     """The snapshot cannot be streamed; the caller falls back to the copy-then-check path."""
-
-
-class SourceFiles:
-    """Descriptors of the database, its -wal and -shm, opened on first use and closed only
-    after the SQLite connection is (use it as the outer context manager of the connection).
-
-    Closing any descriptor of a file drops every POSIX advisory lock this process holds on
-    it (fcntl(2); sqlite.org/howtocorrupt.html, 2.2): reading the -shm through a fresh
-    open/close while the read transaction is held would release SQLite's read lock and let a
-    checkpoint overwrite the pinned WAL frames. Measured: a 257 MiB backup under a writer then
-    failed quick_check with "database disk image is malformed".
-    """
-
-    def __init__(self, source: Path) -> None:
-        self.source = source
-        self._fds: dict[str, int] = {}
-
-    def fd(self, suffix: str = "") -> int:
-        """The descriptor of the database (""), "-wal" or "-shm"; OSError if missing."""
-        if suffix not in self._fds:
-            self._fds[suffix] = os.open(f"{self.source}{suffix}", os.O_RDONLY | os.O_CLOEXEC)
-        return self._fds[suffix]
-
-    def __enter__(self) -> SourceFiles:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
 
 
 def pin(conn: sqlite3.Connection, files: SourceFiles) -> Pinned:

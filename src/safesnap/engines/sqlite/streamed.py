@@ -24,6 +24,7 @@ from safesnap.engines import BackupContext
 from safesnap.engines.sqlite import copy as q
 from safesnap.engines.sqlite import stream, wal
 from safesnap.engines.sqlite.check import Cancel, CheckedAtEof, inspect_connection
+from safesnap.engines.sqlite.fds import SourceFiles
 from safesnap.errors import SourceError
 
 
@@ -50,7 +51,7 @@ def backup_streamed(
     source = Path(target.path)
     # The descriptors outlive the connection: closing one earlier would drop its locks.
     with (
-        stream.SourceFiles(source) as files,
+        SourceFiles(source) as files,
         closing(q.connect(source, target.busy_timeout)) as conn,
     ):
         mode = journal_mode(conn, source, target.busy_timeout)
@@ -72,7 +73,7 @@ def backup_streamed(
 
 def _store(
     conn: sqlite3.Connection,
-    files: stream.SourceFiles,
+    files: SourceFiles,
     pinned: stream.Pinned,
     target: Any,
     ctx: BackupContext,
