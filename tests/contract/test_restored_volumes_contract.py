@@ -83,3 +83,28 @@ def test_a_volume_safesnap_did_not_make_is_never_deleted(harness: ProviderHarnes
     assert not caught.value.transient
     assert "refusing" in caught.value.message
     assert exists(foreign)
+
+
+def test_a_transient_error_while_deleting_is_retried_when_wrapped(harness: ProviderHarness) -> None:
+    """Bare: the 503 reaches the caller (transient) and the volume is still there. Wrapped (as
+    the drill gets it): retried, so one 503 does not leave a billed volume behind."""
+    volumes = _drillable(harness)
+    exists = harness.extras.get("restored_exists")
+    if harness.inject is None or not callable(exists):
+        pytest.skip("backend cannot inject errors")
+    snap = _snapshot(harness)
+    new_id = _restore(harness.provider, harness, snap)
+    volumes.wait_volume(new_id, region=snap.region, timeout=harness.wait_timeout)
+    harness.inject(status=503)
+
+    if harness.variant == "bare":
+        with pytest.raises(ProviderError) as caught:
+            volumes.delete_volume(new_id, region=snap.region)
+        assert caught.value.transient
+        assert exists(new_id)
+        volumes.delete_volume(new_id, region=snap.region)
+    else:
+        volumes.delete_volume(new_id, region=snap.region)
+        assert harness.sleeps, "the wrapper did not retry"
+
+    assert not exists(new_id)
