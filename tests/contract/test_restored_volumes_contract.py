@@ -108,3 +108,17 @@ def test_a_transient_error_while_deleting_is_retried_when_wrapped(harness: Provi
         assert harness.sleeps, "the wrapper did not retry"
 
     assert not exists(new_id)
+
+
+def test_a_transient_error_while_waiting_repeats_the_poll(harness: ProviderHarness) -> None:
+    """polling.py: a 503 fails one poll, not the wait (bare too: the wait is the adapter's)."""
+    volumes = _drillable(harness)
+    if harness.inject is None:
+        pytest.skip("backend cannot inject errors")
+    snap = _snapshot(harness)
+    new_id = _restore(harness.provider, harness, snap)
+    harness.inject(status=503)
+
+    volumes.wait_volume(new_id, region=snap.region, timeout=harness.wait_timeout)
+
+    volumes.delete_volume(new_id, region=snap.region)

@@ -16,15 +16,19 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hcloud import Client
 from tests.fakes.digitalocean_fake import DigitalOceanFake
 from tests.fakes.hetzner_fake import HetznerFake
 
-from safesnap_providers.base import managed_labels
+from safesnap.errors import ProviderTimeoutError
+from safesnap_providers.base import Snapshot, managed_labels
 from safesnap_providers.digitalocean.adapter import label_tags
+from safesnap_providers.hetzner.adapter import Hetzner
 
 # A MySQL target in lock mode writes no artifact: the drill has only the snapshot to prove.
 LOCK_TARGET = 'name = "tracker"\nengine = "mysql"\nquiesce = "lock"\ndatabases = ["tracker"]\n'
@@ -208,4 +212,32 @@ def test_hetzner_server_whose_creation_fails_is_deleted(
     assert step["error"]["code"] == "provider_failed"
     assert "action_failed" in step["error"]["message"]  # Hetzner's own error code, kept
     assert hz_fake.count("DELETE", r"/servers/\d+$") == 1
+    assert list(hz_fake.servers) == [source]
+
+
+def test_hetzner_wait_without_the_create_action_reads_the_server_status(
+    hz_fake: HetznerFake,
+) -> None:
+    """Another process (or one that lost the action id) waits for the status: `off` after a
+    create without start (`initializing` before), and a bounded timeout if it never gets there."""
+    source = hz_fake.add_server()
+    image = hz_images(hz_fake, source)[-1]
+    hz_fake.server_polls = 3
+
+    def adapter() -> Hetzner:
+        client = Client(token=hz_fake.token, api_endpoint=hz_fake.url, timeout=5)
+        return Hetzner(client, poll_interval=0.01, max_poll_interval=0.02)
+
+    snap = Snapshot(id=image, source_id=str(source), region="global", state="completed",
+                    created_at=datetime.now(UTC))  # fmt: skip
+    server_id = adapter().restore_volume(snap, name="drill-status")
+    assert hz_fake.servers[int(server_id)]["status"] == "initializing"
+
+    adapter().wait_volume(server_id, timeout=5)  # a fresh adapter: no action id
+
+    assert hz_fake.servers[int(server_id)]["status"] == "off"
+    hz_fake.servers[int(server_id)]["status"] = "starting"  # never usable from here on
+    with pytest.raises(ProviderTimeoutError):
+        adapter().wait_volume(server_id, timeout=0.2)
+    adapter().delete_volume(server_id)
     assert list(hz_fake.servers) == [source]
