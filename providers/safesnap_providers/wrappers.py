@@ -15,9 +15,15 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from safesnap_providers.base import Capabilities, Snapshot, SnapshotProvider, SnapshotRequest
+from safesnap_providers.base import (
+    Capabilities,
+    RestoredVolumes,
+    Snapshot,
+    SnapshotProvider,
+    SnapshotRequest,
+)
 from safesnap_providers.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry, retry_create
 
 log = logging.getLogger("safesnap.providers")
@@ -167,6 +173,17 @@ class Retrying(_Wrapper):
         self, snapshot: Snapshot, *, name: str, zone: str | None = None, size: str | None = None
     ) -> str:
         return self.inner.restore_volume(snapshot, name=name, zone=zone, size=size)
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        """`RestoredVolumes.delete_volume` (only called where `drill_volumes`): idempotent, so
+        a transient failure is retried; a drill must not leave a billed volume, droplet or
+        server behind because of one 503."""
+        volumes = cast(RestoredVolumes, self.inner)
+        call_with_retry(
+            lambda: volumes.delete_volume(volume_id, region=region),
+            policy=self._policy("delete_volume"),
+            describe=f"delete_volume {volume_id}",
+        )
 
 
 class Logging(_Wrapper):

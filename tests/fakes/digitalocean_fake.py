@@ -49,6 +49,7 @@ class DigitalOceanFake(OpenApiFake):
         self.droplets: dict[int, JSON] = {}
         self.tags: set[str] = set()
         self.endless_pages = False  # every list page names a next page (a looping API)
+        self.droplet_polls = 0  # a created droplet is `new` for this many reads, then `active`
         self._routes_do()
 
     # ---- test helpers (direct state, no HTTP) ----------------------------------------------
@@ -69,7 +70,10 @@ class DigitalOceanFake(OpenApiFake):
 
     def add_droplet(self, region: str = "nyc3", disk: int = 25) -> int:
         did = self._next_id()
-        self.droplets[did] = {"id": did, "region": region, "disk": disk}
+        self.droplets[did] = {
+            "id": did, "region": region, "disk": disk, "tags": [], "status": "active",
+            "polls_left": 0,
+        }  # fmt: skip
         return did
 
     def add_droplet_image(self, droplet_id: int, name: str) -> str:
@@ -129,6 +133,8 @@ class DigitalOceanFake(OpenApiFake):
         r = self.route
         r("GET", "/v2/volumes/{volume_id}", self._get_volume)
         r("GET", "/v2/droplets/{droplet_id}", self._get_droplet)
+        r("DELETE", "/v2/volumes/{volume_id}", self._delete_volume)
+        r("DELETE", "/v2/droplets/{droplet_id}", self._delete_droplet)
         r("POST", "/v2/volumes", self._create_volume)
         r("GET", "/v2/volumes/{volume_id}/snapshots", self._list_volume_snapshots)
         r("POST", "/v2/volumes/{volume_id}/snapshots", self._snapshot_volume)
@@ -162,7 +168,21 @@ class DigitalOceanFake(OpenApiFake):
         droplet = self.droplets.get(int(call.params["droplet_id"]))
         if droplet is None:
             return self.error(404, "not_found", "droplet not found")
+        if droplet["status"] == "new":  # booting: `active` after `droplet_polls` reads
+            droplet["polls_left"] -= 1
+            if droplet["polls_left"] < 0:
+                droplet["status"] = "active"
         return self._ok(200, {"droplet": self._droplet_json(droplet)})
+
+    def _delete_volume(self, call: Call) -> Reply:
+        if self.volumes.pop(call.params["volume_id"], None) is None:
+            return self.error(404, "not_found", "volume not found")
+        return self._ok(204)
+
+    def _delete_droplet(self, call: Call) -> Reply:
+        if self.droplets.pop(int(call.params["droplet_id"]), None) is None:
+            return self.error(404, "not_found", "droplet not found")
+        return self._ok(204)
 
     def _droplet_json(self, droplet: JSON) -> JSON:
         """The droplet object is large; only id, disk and region matter to safesnap."""
@@ -173,7 +193,8 @@ class DigitalOceanFake(OpenApiFake):
             name=f"droplet-{droplet['id']}",
             disk=droplet["disk"],
             region=_region(droplet["region"]),
-            status="active",
+            status=droplet["status"],
+            tags=list(droplet["tags"]),
             memory=1024,
         )
         body["size"]["memory"] = 1024  # the schema wants multiples of 8 MiB
@@ -190,6 +211,8 @@ class DigitalOceanFake(OpenApiFake):
                 return self.error(422, "unprocessable_entity", "snapshot is not in that region")
         vid = self.add_volume(body["region"], body["size_gigabytes"])
         self.volumes[vid]["name"] = body["name"]
+        self.volumes[vid]["tags"] = list(body.get("tags") or [])
+        self.tags.update(body.get("tags") or [])  # DigitalOcean creates tags named at creation
         return self._ok(201, {"volume": self.volumes[vid]})
 
     def _snapshot_volume(self, call: Call) -> Reply:
@@ -335,6 +358,9 @@ class DigitalOceanFake(OpenApiFake):
                 422, "unprocessable_entity", "image requires a larger disk than the size has"
             )
         did = self.add_droplet(call.json["region"])
+        tags = list(call.json.get("tags") or [])
+        self.tags.update(tags)  # DigitalOcean creates tags named at creation
+        self.droplets[did].update(tags=tags, status="new", polls_left=self.droplet_polls)
         return self._ok(202, {"droplet": self._droplet_json(self.droplets[did]), "links": {}})
 
     def _get_action(self, call: Call) -> Reply:
@@ -386,7 +412,8 @@ class DigitalOceanFake(OpenApiFake):
         tag = call.params["tag_id"]
         if tag not in self.tags:
             return self.error(404, "not_found", "tag not found")
-        count = sum(tag in s["tags"] for s in self.snapshots.values())
+        tagged = [*self.snapshots.values(), *self.volumes.values(), *self.droplets.values()]
+        count = sum(tag in s["tags"] for s in tagged)
         return self._ok(200, {"tag": {"name": tag, "resources": {"count": count}}})
 
     def _delete_tag(self, call: Call) -> Reply:

@@ -14,9 +14,18 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
-from tests.fakes.openapi_fake import JSON, Call, OpenApiFake, Reply, header_map, now_iso
+from tests.fakes.openapi_fake import (
+    JSON,
+    Call,
+    FakeAction,
+    OpenApiFake,
+    Reply,
+    header_map,
+    now_iso,
+)
 from tests.fakes.schema_skeleton import skeleton
 from tests.fakes.specs import SPECS_DIR
 
@@ -69,9 +78,14 @@ class HetznerFake(OpenApiFake):
         self.images: dict[int, JSON] = {}
         self.remaining = RATE_LIMIT
         self.endless_pages = False  # every list page names a next page (a looping API)
+        # Server creation only (deleting keeps `action_polls` / `fail_actions`): its action
+        # needs this many reads (None: `action_polls`), and ends in error when `fail_servers`.
+        self.server_polls: int | None = None
+        self.fail_servers = False
         r = self.route
         r("GET", "/servers/{id}", self._get_server)
         r("POST", "/servers", self._create_server)
+        r("DELETE", "/servers/{id}", self._delete_server)
         r("GET", "/server_types", self._list_server_types)
         r("POST", "/servers/{id}/actions/create_image", self._create_image)
         r("GET", "/actions/{id}", self._get_action)
@@ -84,7 +98,10 @@ class HetznerFake(OpenApiFake):
     # ---- test helpers ----------------------------------------------------------------------
     def add_server(self, name: str | None = None, disk: int = 20) -> int:
         sid = self._next_id()
-        self.servers[sid] = {"id": sid, "name": name or f"server-{sid}", "primary_disk_size": disk}
+        self.servers[sid] = {
+            "id": sid, "name": name or f"server-{sid}", "primary_disk_size": disk,
+            "labels": {}, "status": "running",
+        }  # fmt: skip
         return sid
 
     def rate_limit(
@@ -199,20 +216,19 @@ class HetznerFake(OpenApiFake):
             {
                 "id": server["id"],
                 "name": server["name"],
-                "status": "running",
+                "status": server["status"],
                 "primary_disk_size": server["primary_disk_size"],
-                "labels": {},
+                "labels": dict(server["labels"]),
             }
         )
         return body
 
     def _get_server(self, call: Call) -> Reply:
         server = self.servers.get(int(call.params["id"]))
-        return (
-            self._ok(200, {"server": self._server_json(server)})
-            if server
-            else self._missing("server")
-        )
+        if server is None:
+            return self._missing("server")
+        self._touch(server)  # a client watching the status, not the action, gets on too
+        return self._ok(200, {"server": self._server_json(server)})
 
     def _create_server(self, call: Call) -> Reply:
         image = self.images.get(int(call.json["image"])) if call.json["image"].isdigit() else None
@@ -223,8 +239,12 @@ class HetznerFake(OpenApiFake):
             return self.error(422, "invalid_input", "server type not found")
         if kind[1] < image["disk_size"]:
             return self.error(422, "invalid_input", "image disk is bigger than server type disk")
-        sid = self.add_server(call.json["name"])
-        action = self.new_action("create_server", sid)
+        sid = self.add_server(call.json["name"], disk=kind[1])
+        server = self.servers[sid]
+        server.update(labels=dict(call.json.get("labels") or {}), status="initializing")
+        done = "running" if call.json.get("start_after_create", True) else "off"
+        action = self._create_server_action(sid, lambda: server.update(status=done))
+        server["_action"] = action.id
         return self._ok(
             201,
             {
@@ -234,6 +254,27 @@ class HetznerFake(OpenApiFake):
                 "root_password": None,
             },
         )
+
+    def _create_server_action(self, sid: int, on_success: Callable[[], None]) -> FakeAction:
+        polls, fail = self.action_polls, self.fail_actions
+        self.action_polls = polls if self.server_polls is None else self.server_polls
+        self.fail_actions = fail or self.fail_servers
+        try:
+            # A failed create leaves the server `off` (Hetzner keeps it; the caller deletes it).
+            return self.new_action(
+                "create_server", sid, on_success, lambda: self.servers[sid].update(status="off")
+            )
+        finally:
+            self.action_polls, self.fail_actions = polls, fail
+
+    def _delete_server(self, call: Call) -> Reply:
+        sid = int(call.params["id"])
+        server = self.servers.get(sid)
+        if server is None:
+            return self._missing("server")
+        server["status"] = "deleting"
+        action = self.new_action("delete_server", sid, lambda: self.servers.pop(sid, None))
+        return self._ok(200, {"action": self._action_json(action.id)})
 
     def _create_image(self, call: Call) -> Reply:
         server = self.servers.get(int(call.params["id"]))

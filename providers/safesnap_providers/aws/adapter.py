@@ -177,7 +177,9 @@ def _to_snapshot(item: Mapping[str, Any], region: str) -> Snapshot:
 
 class Aws:
     name = "aws"
-    client_retries = frozenset({"wait", "list_snapshots", "delete_snapshot", "restore_volume"})
+    client_retries = frozenset(
+        {"wait", "list_snapshots", "delete_snapshot", "restore_volume", "delete_volume"}
+    )
 
     def __init__(
         self,

@@ -29,12 +29,14 @@ from urllib.parse import unquote
 from safesnap.errors import ProviderError, ProviderTimeoutError
 from safesnap_providers.base import (
     MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
     Capabilities,
     Snapshot,
     SnapshotRequest,
     http_date,
     labels_match,
 )
+from safesnap_providers.digitalocean import restored
 from safesnap_providers.digitalocean.api import PROVIDER, DoApi
 from safesnap_providers.digitalocean.config import (
     DO_VOLUME_CAP,
@@ -128,6 +130,7 @@ class DigitalOcean:
             max_snapshots_per_volume=DO_VOLUME_CAP,
             min_interval_seconds=600,
             restore_to_volume=True,
+            drill_volumes=True,
             notes=(
                 "volume snapshots cannot change region: artifacts are replicated instead",
                 "droplet snapshots are labelled right after their action finishes",
@@ -403,17 +406,32 @@ class DigitalOcean:
     ) -> str:
         current = self.api.get(f"snapshots/{snapshot.id}")["snapshot"]
         region = zone or snapshot.region
+        # Tagged at creation, so a drill (or an operator) can tell safesnap's restores from
+        # anything else and delete_volume refuses the rest. Only the managed-by tag: DigitalOcean
+        # keeps empty tags forever, so no per-snapshot tag; the name says where it came from.
+        tags = label_tags({MANAGED_BY_KEY: MANAGED_BY_VALUE})
         if current.get("resource_type") == "volume":
             body = {
                 "name": name,
                 "snapshot_id": snapshot.id,
                 "region": region,
                 "size_gigabytes": int(current.get("min_disk_size") or 1),
+                "tags": tags,
             }
             return str(self.api.post("volumes", body)["volume"]["id"])
         slug = size or self.restore_size or self._smallest_size(current, region)
         body2 = {"name": name, "region": region, "size": slug, "image": int(snapshot.id)}
-        return str(self.api.post("droplets", body2)["droplet"]["id"])
+        return str(self.api.post("droplets", {**body2, "tags": tags})["droplet"]["id"])
+
+    def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
+        """Until the restored volume exists, or the restored droplet is `active`."""
+        del region  # ids are global on DigitalOcean
+        restored.wait_restored(self.api, self.pace, volume_id, timeout)
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        """Delete a restored volume or droplet tagged managed-by=safesnap (gone: success)."""
+        del region
+        restored.delete_restored(self.api, volume_id, tag_labels)
 
     def _smallest_size(self, image: Mapping[str, Any], region: str) -> str:
         """The cheapest droplet size offered in `region` whose disk holds the image (its

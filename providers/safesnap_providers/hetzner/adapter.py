@@ -41,6 +41,7 @@ from safesnap_providers.base import (
     labels_match,
     parse_stamp,
 )
+from safesnap_providers.hetzner import restored
 from safesnap_providers.hetzner.config import HetznerSettings, HetznerSnapshot
 from safesnap_providers.hetzner.errors import (
     PERMANENT_HINTS,
@@ -86,6 +87,7 @@ class Hetzner:
         self.now = now
         self._actions: dict[str, int] = {}  # image id -> create_image action id
         self._errors: dict[str, dict[str, str]] = {}  # image id -> its failed action's error
+        self._creates: dict[str, int] = {}  # restored server id -> its create action id
         self._last = LastResponse()
         self.client_retries = take_over_retries(client, self._last)
 
@@ -99,6 +101,7 @@ class Hetzner:
             cross_region_copy=False,
             point_in_time_at_request=True,
             restore_to_volume=True,
+            drill_volumes=True,
             notes=(
                 "Hetzner volumes have no snapshot API: the database is copied as an artifact",
                 "images belong to the project, not a location: nothing needs copying",
@@ -312,10 +315,26 @@ class Hetzner:
                 image=Image(name=str(snapshot.id)),
                 location=Location(name=zone) if zone else None,
                 start_after_create=False,
+                # Labelled at creation, so delete_volume (a drill's clean-up) can tell it is ours.
+                labels={MANAGED_BY_KEY: MANAGED_BY_VALUE, "restored-from": str(snapshot.id)},
             ),
             snapshot.id,
         )
-        return str(created.server.id)
+        server_id = str(created.server.id)
+        if created.action is not None:
+            self._creates[server_id] = int(created.action.id)
+        return server_id
+
+    def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
+        """Until the server restore_volume made is created (its action, else its status)."""
+        del region  # servers are project-wide ids
+        action_id = self._creates.get(volume_id)
+        restored.wait_server(self.client, self._call, self.pace, volume_id, action_id, timeout)
+
+    def delete_volume(self, volume_id: str, *, region: str | None = None) -> None:
+        """Delete a restored server labelled managed-by=safesnap and wait for the deletion."""
+        del region
+        restored.delete_server(self.client, self._call, self.pace, volume_id)
 
     def _smallest_type(self, image: BoundImage) -> str:
         """The cheapest server type of the image's architecture whose disk holds the image

@@ -83,6 +83,11 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 ),
                 "fake": fake,
                 "world": world,
+                # a restored volume id is a UUID, a droplet id an integer (restored.kind)
+                "restored_exists": lambda rid: (
+                    int(rid) in fake.droplets if rid.isdigit() else rid in fake.volumes
+                ),
+                "make_foreign_restore": fake.add_volume,
             },
         )
         fake.assert_clean()

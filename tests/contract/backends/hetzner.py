@@ -63,6 +63,8 @@ def make_harness(tmp_path: Path) -> Iterator[ProviderHarness]:
                 "unreachable": lambda: adapter(dead_endpoint() + "/v1", "t"),
                 "fake": fake,
                 "world": world,
+                "restored_exists": lambda sid: int(sid) in fake.servers,
+                "make_foreign_restore": fake.add_server,
             },
         )
         fake.assert_clean()

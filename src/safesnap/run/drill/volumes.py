@@ -6,7 +6,8 @@ available, then deletes it. The volume costs money while it exists, so it is del
 way out: success, a failed or timed-out wait, SIGTERM (a signal unwinds through here, see
 run/interrupts.py). A volume that cannot be deleted fails the step, naming the volume.
 
-Only providers whose capabilities say `drill_volumes` can do this (AWS EBS today);
+Only providers whose capabilities say `drill_volumes` can do this (AWS EBS, DigitalOcean
+volumes and droplets, Hetzner servers, memory);
 for the others the step fails with what to do instead.
 """
 
