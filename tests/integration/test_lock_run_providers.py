@@ -14,7 +14,7 @@ import boto3
 import pytest
 from tests.fakes.digitalocean_fake import DigitalOceanFake
 from tests.fakes.hetzner_fake import HetznerFake
-from tests.fixtures.mariadb import timed_insert
+from tests.fixtures.mariadb import UNBLOCKED, timed_insert
 
 from safesnap.config.plan import load_plan
 from safesnap.run.pipeline import run_plan
@@ -142,8 +142,9 @@ def test_lock_is_held_only_across_the_snapshot_request(
     assert all(s["state"] == "completed" for s in facts["snapshots"])
     # Writers stalled for about the lock hold, never for the wait that followed it.
     stall = stats.max_latency_during(started, ended)
-    assert stall <= facts["lock_held_seconds"] + 0.25, (stall, facts)
-    assert timed_insert(scratch_db) < 0.5  # and the lock is gone
+    # 0.5 s of slack: one commit's fsync on a loaded disk took 0.3 s in a CI run, lock or not.
+    assert stall <= facts["lock_held_seconds"] + 0.5, (stall, facts)
+    assert timed_insert(scratch_db) < UNBLOCKED  # and the lock is gone
     prune = target.steps[-1]
     assert prune.name == "snapshot-prune"
     assert prune.ok
@@ -162,4 +163,4 @@ def test_lock_is_released_when_the_provider_fails(
     assert step.name == "snapshot"
     assert step.error is not None
     assert step.error["code"] in ("provider_failed", "provider_timeout")
-    assert timed_insert(scratch_db, timeout=3) < 0.5  # writers get in at once
+    assert timed_insert(scratch_db, timeout=3) < UNBLOCKED  # writers get in at once
