@@ -8,10 +8,10 @@ from pathlib import Path
 import typer
 
 from safesnap.cli.options import ConfigOpt, EnvFileOpt, JsonOpt
-from safesnap.cli.run import resolve_plan
+from safesnap.cli.run import emit, resolve_plan
 from safesnap.config.plan import Plan
-from safesnap.errors import DrillFailedError, SafesnapError
-from safesnap.output import print_json, progress, say
+from safesnap.errors import DrillFailedError
+from safesnap.output import progress, say
 from safesnap.run.drill.core import DrillRequest, drill_plan, drillable
 from safesnap.run.drill.outputs import write_drill_outputs
 from safesnap.run.lock import run_lock
@@ -66,7 +66,7 @@ def drill(
         drill_plan(plan, targets, replace(request, progress=update), report)
     _notify_failure(plan, report)  # first, so the report file records the deliveries
     problems = write_drill_outputs(plan, report)
-    _finish(report, problems, json_out)
+    emit(report, problems, json_out, _print_human, DrillFailedError, what="drill")
 
 
 def _notify_failure(plan: Plan, report: RunReport) -> None:
@@ -80,25 +80,6 @@ def _notify_failure(plan: Plan, report: RunReport) -> None:
     deliveries = dispatch(plan, "drill_failure", notice_for_run(report))
     if deliveries:
         report.extra.setdefault("notifications", []).extend(d.to_dict() for d in deliveries)
-
-
-def _finish(report: RunReport, problems: list[SafesnapError], json_out: bool) -> None:
-    data = report.to_dict()
-    if problems:
-        data["report_errors"] = [problem.to_dict() for problem in problems]
-    if json_out:
-        print_json(data)
-    else:
-        _print_human(report)
-    failed = [t.name for t in report.targets if not t.ok]
-    error: SafesnapError | None = problems[0] if problems else None
-    if failed:
-        error = DrillFailedError(f"drill {report.run_id}: target(s) failed: {', '.join(failed)}")
-    if error is None:
-        return
-    if json_out:
-        raise typer.Exit(error.exit_code)  # the report on stdout already says what failed
-    raise error
 
 
 def _print_human(report: RunReport) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -111,18 +112,30 @@ def _write_files(plan: Plan, report: RunReport) -> list[SafesnapError]:
 def finish(plan: Plan, report: RunReport, json_out: bool) -> None:
     """Write report files, print, and fail the process when any target failed (exit 11) or
     a report file could not be written. Each output is attempted whatever the others did."""
+    emit(report, _write_files(plan, report), json_out, _print_human, RunFailedError)
+
+
+def emit(
+    report: RunReport,
+    problems: list[SafesnapError],
+    json_out: bool,
+    print_human: Callable[[RunReport], None],
+    failed_error: type[SafesnapError],
+    what: str = "run",
+) -> None:
+    """Print a run's or a drill's report (JSON or human), then exit with `failed_error` when a
+    target failed, else with the first report-file problem. Shared by run and drill."""
     data = report.to_dict()
-    problems = _write_files(plan, report)
     if problems:
         data["report_errors"] = [problem.to_dict() for problem in problems]
     if json_out:
         print_json(data)
     else:
-        _print_human(report)
+        print_human(report)
     failed = [t.name for t in report.targets if not t.ok]
     error: SafesnapError | None = problems[0] if problems else None
     if failed:
-        error = RunFailedError(f"run {report.run_id}: target(s) failed: {', '.join(failed)}")
+        error = failed_error(f"{what} {report.run_id}: target(s) failed: {', '.join(failed)}")
     if error is None:
         return
     if json_out:

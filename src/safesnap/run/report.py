@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,20 +126,31 @@ def write_report_files(
 ) -> list[SafesnapError]:
     """Write the report file and the metrics textfile, each on its own: one that cannot be
     written never stops the other, nor the report on stdout. Returns the failures (logged)."""
+    return write_each(report, [(report_file, write_report_file), (metrics_file, write_metrics)])
+
+
+ReportWriter = Callable[[Path, "RunReport"], None]
+
+
+def write_each(
+    report: RunReport, writers: list[tuple[Path | None, ReportWriter]], *, what: str = "run"
+) -> list[SafesnapError]:
+    """Run each writer whose path is set, whatever the others did; return the failures, each
+    classified and logged. Shared by the run's and the drill's outputs."""
     problems: list[SafesnapError] = []
-    for path, write in ((report_file, write_report_file), (metrics_file, write_metrics)):
+    for path, write in writers:
         if path is None:
             continue
         try:
             write(path, report)
         except Exception as exc:  # every failure is classified and reported
-            problem = _write_problem(path, exc)
+            problem = _write_problem(path, exc, what)
             log.error("%s", problem.message)
             problems.append(problem)
     return problems
 
 
-def _write_problem(path: Path, exc: Exception) -> SafesnapError:
+def _write_problem(path: Path, exc: Exception, what: str) -> SafesnapError:
     if isinstance(exc, DestinationError):  # name the file the operator configured
         return DestinationError(f"cannot write {path} ({exc.message})", hint=exc.hint)
     if isinstance(exc, SafesnapError):
@@ -146,7 +158,7 @@ def _write_problem(path: Path, exc: Exception) -> SafesnapError:
     if isinstance(exc, OSError):
         return DestinationError(
             f"cannot write {path}: {exc.strerror or exc}",
-            hint="Create its directory or fix its permissions; the run itself is done.",
+            hint=f"Create its directory or fix its permissions; the {what} itself is done.",
         )
     return InternalError.from_exception(exc)
 

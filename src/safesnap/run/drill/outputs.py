@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from safesnap.config.plan import Plan
-from safesnap.errors import DestinationError, InternalError, SafesnapError
+from safesnap.errors import SafesnapError
 from safesnap.output import log
-from safesnap.run.report import RunReport, write_report_file
+from safesnap.run.report import ReportWriter, RunReport, write_each, write_report_file
 from safesnap.run.textfile import own_samples, read_lines, rewrite
 
 STATE_NAME = ".safesnap-drill-state.json"
@@ -39,33 +38,12 @@ FAMILIES = {
 
 def write_drill_outputs(plan: Plan, report: RunReport) -> list[SafesnapError]:
     """State, metrics and report file; returns the failures (each logged)."""
-    writers: list[tuple[Path | None, Callable[[Path, RunReport], None]]] = [
+    writers: list[tuple[Path | None, ReportWriter]] = [
         (plan.destination.path / STATE_NAME, write_state),
         (plan.run.metrics_file, write_drill_metrics),
         (plan.run.drill_report_file, write_report_file),
     ]
-    problems: list[SafesnapError] = []
-    for path, write in writers:
-        if path is None:
-            continue
-        try:
-            write(path, report)
-        except Exception as exc:  # every failure is classified and reported
-            problem = _problem(path, exc)
-            log.error("%s", problem.message)
-            problems.append(problem)
-    return problems
-
-
-def _problem(path: Path, exc: Exception) -> SafesnapError:
-    if isinstance(exc, SafesnapError):
-        return exc
-    if isinstance(exc, OSError):
-        return DestinationError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="Create its directory or fix its permissions; the drill itself is done.",
-        )
-    return InternalError.from_exception(exc)
+    return write_each(report, writers, what="drill")
 
 
 def write_state(path: Path, report: RunReport) -> None:
