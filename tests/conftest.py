@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.artifacts",
     "tests.fixtures.faults",
     "tests.fixtures.replicas",
+    "tests.fixtures.cloud_fakes",
 ]

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,26 +36,6 @@ OLD, NEW = "2026-12-01T03:00:00Z", "2026-12-02T03:00:00Z"
 
 def labels(run: str) -> dict[str, str]:
     return managed_labels(plan="prod", target="tracker", run_id=run, kind="nightly")
-
-
-@pytest.fixture
-def do_fake() -> Iterator[DigitalOceanFake]:
-    fake = DigitalOceanFake().start()
-    try:
-        yield fake
-        fake.assert_clean()
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def hz_fake() -> Iterator[HetznerFake]:
-    fake = HetznerFake().start()
-    try:
-        yield fake
-        fake.assert_clean()
-    finally:
-        fake.stop()
 
 
 def drill(tmp_path: Path, snapshot: str, provider: str, url: str, token: str) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,16 +19,6 @@ from safesnap_providers.aws.adapter import Aws
 from safesnap_providers.base import SnapshotRequest, managed_labels
 from safesnap_providers.digitalocean.adapter import DigitalOcean
 from safesnap_providers.digitalocean.api import DoApi
-
-
-@pytest.fixture
-def do_fake() -> Iterator[DigitalOceanFake]:
-    server = DigitalOceanFake().start()
-    try:
-        yield server
-        server.assert_clean()
-    finally:
-        server.stop()
 
 
 def _labels(plan: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ clock that the injected sleep advances), so hours of waiting take well under a s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -40,26 +39,6 @@ class FakeTime:
 
     def clock(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def do_fake() -> Iterator[DigitalOceanFake]:
-    server = DigitalOceanFake().start()
-    try:
-        yield server
-        server.assert_clean()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def hz_fake() -> Iterator[HetznerFake]:
-    server = HetznerFake().start()
-    try:
-        yield server
-        server.assert_clean()
-    finally:
-        server.stop()
 
 
 def wrapped(adapter: SnapshotProvider, t: FakeTime) -> Retrying:

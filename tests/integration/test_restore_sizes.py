@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,26 +23,6 @@ from safesnap_providers.digitalocean.api import DoApi
 from safesnap_providers.hetzner.adapter import Hetzner
 
 LABELS = managed_labels(plan="p", target="db", run_id="r1", kind="nightly")
-
-
-@pytest.fixture
-def do_fake() -> Iterator[DigitalOceanFake]:
-    server = DigitalOceanFake().start()
-    try:
-        yield server
-        server.assert_clean()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def hz_fake() -> Iterator[HetznerFake]:
-    server = HetznerFake().start()
-    try:
-        yield server
-        server.assert_clean()
-    finally:
-        server.stop()
 
 
 def _do(fake: DigitalOceanFake, **kw: Any) -> DigitalOcean:
