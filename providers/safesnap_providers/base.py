@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol, runtime_checkable
+
+from safesnap_providers.timestamps import as_utc, stamp
 
 SnapshotState = Literal["pending", "completed", "error"]
 
@@ -23,27 +25,6 @@ SnapshotState = Literal["pending", "completed", "error"]
 # DigitalOcean). Retention and orphan sweeps only ever touch resources with MANAGED_BY set.
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "safesnap"
-
-
-# Time in labels, names and manifests: one compact UTC stamp format (fits every provider's label
-# syntax) and one rule for naive datetimes (taken as UTC). Here because both packages use them
-# and this is the lowest module they share.
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-
-
-def as_utc(dt: datetime) -> datetime:
-    """Aware UTC datetime; a naive one is taken to already be UTC."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def stamp(dt: datetime) -> str:
-    """`20261126T104100Z`."""
-    return as_utc(dt).strftime(STAMP_FORMAT)
-
-
-def parse_stamp(text: str) -> datetime:
-    """The aware UTC datetime of a `stamp`; ValueError when `text` is not one."""
-    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
 
 
 SourceKind = Literal["volume", "server", "instance"]

@@ -14,24 +14,40 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger("safesnap")
-stderr_console = Console(stderr=True)
-# Results. soft_wrap: a long artifact path stays on one line when piped (rich would otherwise
-# break it at 80 columns); highlight off: no colour guessed into numbers and paths. Colour and
-# style only reach a terminal (rich drops them when stdout is a pipe or a file).
-stdout_console = Console(soft_wrap=True, highlight=False)
+# rich costs ~27 ms to import, a sixth of a command's start (bench/startup_bench.py): the two
+# consoles are made on first use (module __getattr__ below), so `backup sqlite --json` and
+# `--version` never import it.
+_consoles: dict[str, Console] = {}
+
+
+def __getattr__(name: str) -> Console:
+    if name not in ("stderr_console", "stdout_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
+
+
+def _console(name: str) -> Console:
+    """`stderr_console` (progress, warnings) and `stdout_console` (results), made on first use.
+
+    stdout: soft_wrap keeps a long artifact path on one line when piped (rich would otherwise
+    break it at 80 columns); highlight off: no colour guessed into numbers and paths. Colour and
+    style only reach a terminal (rich drops them when stdout is a pipe or a file)."""
+    if name not in _consoles:
+        from rich.console import Console
+
+        if name == "stderr_console":
+            _consoles[name] = Console(stderr=True)
+        else:
+            _consoles[name] = Console(soft_wrap=True, highlight=False)
+    return _consoles[name]
+
+
 ProgressFn = Callable[[int, int | None], None]
 
 
@@ -68,7 +84,7 @@ def stdout_is_terminal() -> bool:
 
 def say(text: str, *, markup: bool = False) -> None:
     """One line of a command's human result on stdout (`markup` for rich [green]...[/] tags)."""
-    stdout_console.print(text, markup=markup)
+    _console("stdout_console").print(text, markup=markup)
 
 
 @contextmanager
@@ -84,6 +100,15 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressFn]:
         yield quiet
         log.info("%s: finished bytes=%d", description, last[0])
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,7 +116,7 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressFn]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=stderr_console, transient=True) as bar:
+    with Progress(*columns, console=_console("stderr_console"), transient=True) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int | None) -> None:

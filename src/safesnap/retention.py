@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from safesnap_providers.base import as_utc
+from safesnap_providers.timestamps import as_utc
 
 NOT_KEPT = "matches no keep rule"
 

@@ -86,3 +86,15 @@ def test_the_sqlite_path_imports_no_other_stack(tmp_path: Path, mode: str) -> No
     assert "safesnap.config.targets" in imported_by(
         "config", "env-example", heavy=SQLITE_PATH_NEVER
     )
+
+
+def test_rich_is_imported_only_for_a_person(tmp_path: Path) -> None:
+    # rich is ~27 ms of a ~100 ms start: `--version` and a `--json` SQLite backup (cron, scripts)
+    # never print through it; the human summary of the same backup does.
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    args = ("backup", "sqlite", str(db), "--dest", str(tmp_path / "out"))
+    assert imported_by("--version", heavy=("rich",)) == []
+    assert imported_by(*args, "--json", heavy=("rich",)) == []
+    assert "rich" in imported_by(*args, heavy=("rich",))  # negative control

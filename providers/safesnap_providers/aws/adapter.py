@@ -48,11 +48,11 @@ from safesnap_providers.base import (
     Snapshot,
     SnapshotRequest,
     SnapshotState,
-    as_utc,
     http_date,
     labels_match,
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
+from safesnap_providers.timestamps import as_utc
 
 log = logging.getLogger("safesnap.providers.aws")
 

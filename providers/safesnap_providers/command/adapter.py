@@ -34,10 +34,9 @@ from safesnap_providers.base import (
     Snapshot,
     SnapshotRequest,
     labels_match,
-    parse_stamp,
-    stamp,
 )
 from safesnap_providers.command.config import CommandSnapshot
+from safesnap_providers.timestamps import parse_stamp, stamp
 
 log = logging.getLogger("safesnap.providers.command")
 

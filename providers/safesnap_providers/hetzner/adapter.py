@@ -39,7 +39,6 @@ from safesnap_providers.base import (
     SnapshotRequest,
     http_date,
     labels_match,
-    parse_stamp,
 )
 from safesnap_providers.hetzner import restored
 from safesnap_providers.hetzner.config import HetznerSettings, HetznerSnapshot
@@ -52,6 +51,7 @@ from safesnap_providers.hetzner.errors import (
 )
 from safesnap_providers.polling import Pace, PollState, wait_done
 from safesnap_providers.secrets import require_token
+from safesnap_providers.timestamps import parse_stamp
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 PER_PAGE = 50  # the API's maximum page size

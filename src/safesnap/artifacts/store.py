@@ -41,8 +41,8 @@ from safesnap.artifacts.destination import destination_error, make_private_dirs
 from safesnap.artifacts.hashio import GuardedSource, HashingReader, HashingWriter, SourceFailed
 from safesnap.artifacts.writeback import SteadyWriter, drop_cache
 from safesnap.errors import ArtifactError, ConfigError, IntegrityError
-from safesnap_providers.base import as_utc
-from safesnap_providers.base import stamp as compact_stamp
+from safesnap_providers.timestamps import as_utc
+from safesnap_providers.timestamps import stamp as compact_stamp
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "safesnap-manifest/1"

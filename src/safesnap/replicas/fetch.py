@@ -31,7 +31,7 @@ from safesnap.config.plan import ObjectStoreReplica
 from safesnap.errors import ArtifactError, IntegrityError, RefusedError
 from safesnap.replicas.client import object_store_client, s3_errors, s3_failure
 from safesnap.replicas.listing import ReplicaEntry, scan_replica, stored_sha256
-from safesnap_providers.base import stamp as compact_stamp
+from safesnap_providers.timestamps import stamp as compact_stamp
 
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 Progress = Callable[[int, int | None], None]

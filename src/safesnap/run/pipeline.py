@@ -34,7 +34,7 @@ from safesnap.run.report import RunReport, StepResult, Stopwatch, TargetResult, 
 from safesnap.run.request import AnyTarget, RunRequest
 from safesnap.run.request import makes_artifact as makes_artifact
 from safesnap_providers.base import SnapshotProvider
-from safesnap_providers.base import stamp as compact_stamp
+from safesnap_providers.timestamps import stamp as compact_stamp
 
 
 def new_run_id(now: datetime | None = None) -> str:

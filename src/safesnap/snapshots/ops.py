@@ -31,8 +31,9 @@ from safesnap.config.plan import Plan
 from safesnap.config.snapshots import SnapshotSpec
 from safesnap.errors import ConfigError, ProviderError, ProviderInUseError
 from safesnap.retention import Policy, RetentionItem, decide
-from safesnap_providers.base import STAMP_FORMAT, Snapshot, SnapshotProvider, as_utc, parse_stamp
+from safesnap_providers.base import Snapshot, SnapshotProvider
 from safesnap_providers.registry import build_provider
+from safesnap_providers.timestamps import STAMP_FORMAT, as_utc, parse_stamp
 
 log = logging.getLogger("safesnap.snapshots")
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, cast
 from safesnap.config.plan import Plan
 from safesnap.errors import ConfigError, ProviderError
 from safesnap.run.request import AnyTarget
-from safesnap_providers.base import RestoredVolumes, Snapshot, SnapshotProvider, stamp
+from safesnap_providers.base import RestoredVolumes, Snapshot, SnapshotProvider
+from safesnap_providers.timestamps import stamp
 
 if TYPE_CHECKING:
     from safesnap.run.drill.core import DrillRequest
