@@ -116,6 +116,33 @@ def test_sigterm_while_waiting_deletes_the_volume(tmp_path: Path) -> None:
     assert volumes(tmp_path) == {}
 
 
+def test_sigterm_while_the_create_call_is_in_flight_still_deletes_the_volume(
+    tmp_path: Path,
+) -> None:
+    # The volume exists at the provider but its id has not reached safesnap yet (the fake waits
+    # 2 s before replying): the signal must wait for the id, then the volume is deleted.
+    plan, _ = memory_plan(tmp_path, volume_polls=1_000_000, restore_reply_delay=2.0)
+    proc = subprocess.Popen(
+        [*SAFESNAP, "drill", "--config", str(plan), "--snapshots", "--json"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "cloud.json").exists() or not volumes(tmp_path):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the volume was never created"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)  # inside the 2 s before the reply
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    assert proc.returncode == 143, out + err
+    assert volumes(tmp_path) == {}
+
+
 def test_without_snapshots_a_lock_mode_target_has_nothing_to_drill(tmp_path: Path) -> None:
     plan, _ = memory_plan(tmp_path)
 

@@ -102,6 +102,7 @@ class MemoryProvider:
         poll_interval: float = 0.01,
         volume_polls: int = 0,
         volume_error: bool = False,
+        restore_reply_delay: float = 0.0,
     ) -> None:
         self.region = region
         self.regions = regions
@@ -111,6 +112,9 @@ class MemoryProvider:
         # error, to test what a drill does when a volume never becomes usable).
         self.volume_polls = volume_polls
         self.volume_error = volume_error
+        # Seconds between creating a restored volume and returning its id: the window in which
+        # a real API has made the volume but the client has not yet read the reply.
+        self.restore_reply_delay = restore_reply_delay
         self.page_size = page_size
         self.pages_read = 0
         self.state_file = state_file
@@ -284,7 +288,9 @@ class MemoryProvider:
                 "polls_left": self.volume_polls,
                 "labels": {MANAGED_BY_KEY: MANAGED_BY_VALUE},
             }
-            return vol
+        if self.restore_reply_delay:
+            time.sleep(self.restore_reply_delay)
+        return vol
 
     def wait_volume(self, volume_id: str, *, region: str | None = None, timeout: float) -> None:
         del region  # volume ids are unique across the fake's regions
@@ -430,5 +436,6 @@ def from_settings(
         pending_polls=int(extra.get("pending_polls", 0 if state_file else 1)),
         volume_polls=int(extra.get("volume_polls", 0)),
         volume_error=bool(extra.get("volume_error", False)),
+        restore_reply_delay=float(extra.get("restore_reply_delay", 0.0)),
         state_file=Path(state_file) if state_file else None,
     )

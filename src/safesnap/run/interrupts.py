@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -56,14 +57,40 @@ class Signalled(BaseException):
 
 class _State:
     stopping = False
+    deferring = False
+    pending: int | None = None  # a signal held by `deferred`, raised when it ends
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 (signal API)
-    if _State.stopping:
+    if _State.stopping or _State.pending is not None:
         log.warning("%s again: still cleaning up", signal.Signals(signum).name)
+        return
+    if _State.deferring:
+        _State.pending = signum
         return
     _State.stopping = True
     raise Signalled(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT until the block ends, then unwind as usual.
+
+    For a call that creates something billed and returns its id (a drill's volume): a signal
+    raised inside it would lose the id, and with it the only way to delete what it created.
+    Keep the block to that one call; the signal waits for it."""
+    if _State.deferring:  # nested: the outer block raises
+        yield
+        return
+    _State.deferring, _State.pending = True, None
+    try:
+        yield
+    finally:
+        _State.deferring = False
+        signum, _State.pending = _State.pending, None
+    if signum is not None and not _State.stopping:
+        _State.stopping = True
+        raise Signalled(signum)
 
 
 def _install() -> dict[int, _Handler]:

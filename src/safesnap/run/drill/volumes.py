@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from safesnap.config.plan import Plan
 from safesnap.errors import ConfigError, ProviderError
+from safesnap.run import interrupts
 from safesnap.run.request import AnyTarget
 from safesnap_providers.base import RestoredVolumes, Snapshot, SnapshotProvider
 from safesnap_providers.timestamps import stamp
@@ -46,12 +47,16 @@ def volume_drill(plan: Plan, target: AnyTarget, request: DrillRequest) -> dict[s
     snap = newest_snapshot(plan, target, provider)
     name = f"safesnap-drill-{target.name}-{stamp(datetime.now(UTC)).lower()}"
     started = time.monotonic()
-    volume_id = provider.restore_volume(snap, name=name, zone=request.zone)
     volumes = cast(RestoredVolumes, provider)  # drill_volumes: the adapter implements it
+    volume_id: str | None = None
     try:
+        # SIGTERM during the create call would lose the new volume's id: held until it returns.
+        with interrupts.deferred():
+            volume_id = provider.restore_volume(snap, name=name, zone=request.zone)
         volumes.wait_volume(volume_id, region=snap.region, timeout=_timeout(plan, spec))
     except BaseException:
-        _delete_quietly(volumes, volume_id, snap.region)
+        if volume_id is not None:
+            _delete_quietly(volumes, volume_id, snap.region)
         raise
     available = time.monotonic() - started
     _delete(volumes, volume_id, snap.region)
