@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fixtures.pagecache import HAS_FINCORE, resident
 from tests.fixtures.sqlite_writer import make_db
 
 from safesnap.artifacts import store as artifacts
@@ -304,3 +305,29 @@ while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
     i += 1
     time.sleep(0.01)
 """
+
+
+@pytest.mark.skipif(
+    not HAS_FINCORE or stream.cache_policy(1) != "noreuse",
+    reason="needs fincore and Linux >= 6.3 (POSIX_FADV_NOREUSE)",
+)
+def test_streaming_leaves_the_cached_database_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The application's pages of its own database stay in memory after a backup: the stream
+    # reads with NOREUSE instead of dropping what it read (which evicted them as well). The
+    # database counts as large here (over a quarter of a 64 MiB machine), where it was dropped.
+    monkeypatch.setattr(stream, "_ram", lambda: 64 << 20)
+    db = tmp_path / "app.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x BLOB)")
+        conn.executemany("INSERT INTO t VALUES (randomblob(4000))", [()] * 8000)  # ~32 MiB
+        conn.commit()
+    db.read_bytes()  # cached, as a busy application's database is
+    before = resident(db)
+    assert before >= 0.9 * db.stat().st_size
+
+    stream_copy(db, tmp_path / "copy.db", lambda: None)
+
+    assert resident(db) >= 0.9 * before

@@ -4,24 +4,15 @@ cache as it goes (checked with util-linux `fincore`, the kernel's own residency 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from tests.fixtures.pagecache import HAS_FINCORE, resident
 
 from safesnap.artifacts.writeback import SteadyWriter, drop_cache
 
 STEP = 1 << 20
-needs_fincore = pytest.mark.skipif(shutil.which("fincore") is None, reason="no fincore")
-
-
-def resident(path: Path) -> int:
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return int(out.stdout.strip())
+needs_fincore = pytest.mark.skipif(not HAS_FINCORE, reason="no fincore")
 
 
 def write(path: Path, blocks: list[bytes], steady: bool) -> None:
