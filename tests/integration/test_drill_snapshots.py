@@ -93,8 +93,8 @@ def test_a_volume_that_ends_in_error_fails_the_drill_and_is_deleted(tmp_path: Pa
     assert volumes(tmp_path) == {}
 
 
-def test_sigterm_while_waiting_deletes_the_volume(tmp_path: Path) -> None:
-    plan, _ = memory_plan(tmp_path, volume_polls=1_000_000)
+def sigterm_once_the_volume_exists(tmp_path: Path, plan: Path) -> tuple[int, str]:
+    """Start a snapshot drill, SIGTERM it as soon as the fake holds its volume; (exit, output)."""
     proc = subprocess.Popen(
         [*SAFESNAP, "drill", "--config", str(plan), "--snapshots", "--json"], cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -111,8 +111,15 @@ def test_sigterm_while_waiting_deletes_the_volume(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+    return proc.returncode, out + err
 
-    assert proc.returncode == 143, out + err
+
+def test_sigterm_while_waiting_deletes_the_volume(tmp_path: Path) -> None:
+    plan, _ = memory_plan(tmp_path, volume_polls=1_000_000)
+
+    code, output = sigterm_once_the_volume_exists(tmp_path, plan)
+
+    assert code == 143, output
     assert volumes(tmp_path) == {}
 
 
@@ -122,24 +129,10 @@ def test_sigterm_while_the_create_call_is_in_flight_still_deletes_the_volume(
     # The volume exists at the provider but its id has not reached safesnap yet (the fake waits
     # 2 s before replying): the signal must wait for the id, then the volume is deleted.
     plan, _ = memory_plan(tmp_path, volume_polls=1_000_000, restore_reply_delay=2.0)
-    proc = subprocess.Popen(
-        [*SAFESNAP, "drill", "--config", str(plan), "--snapshots", "--json"], cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "cloud.json").exists() or not volumes(tmp_path):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the volume was never created"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)  # inside the 2 s before the reply
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
-    assert proc.returncode == 143, out + err
+    code, output = sigterm_once_the_volume_exists(tmp_path, plan)  # inside the 2 s
+
+    assert code == 143, output
     assert volumes(tmp_path) == {}
 
 
