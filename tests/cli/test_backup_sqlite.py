@@ -52,6 +52,12 @@ def test_json_contract(tmp_path: Path, sqlite_db: Any, mode: str) -> None:
     assert set(out) >= REQUIRED
     assert out["journal_mode"] == mode
     assert out["integrity_result"] == "ok"
+    # Which path ran: WAL streams (one pass, no separate copy to time), rollback journal copies.
+    if mode == "wal":
+        assert (out["method"], out["stream_skipped"], out["copy_seconds"]) == ("stream", None, None)
+    else:
+        assert out["method"] == "raw" and out["stream_skipped"].startswith("journal_mode=delete")
+        assert 0 < out["copy_seconds"] <= out["seconds"]
     artifact = Path(out["artifact"])
     assert artifact.name.startswith("tracker.") and artifact.name.endswith(".sqlite.gz")
     assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()

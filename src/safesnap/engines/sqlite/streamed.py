@@ -11,7 +11,6 @@ is published (write_artifact leaves nothing behind when its source raises).
 from __future__ import annotations
 
 import sqlite3
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -57,7 +56,6 @@ def backup_streamed(
         mode = journal_mode(conn, source, target.busy_timeout)
         if mode != "wal":
             return f"journal_mode={mode}: copy-then-check holds the SHARED lock shortest"
-        started = time.perf_counter()
         try:
             pinned = stream.pin(conn, files)
         except stream.NotStreamable as exc:
@@ -66,7 +64,7 @@ def backup_streamed(
             q.rollback_quietly(conn)
             raise q.translate(exc, source, target.busy_timeout) from None
         try:
-            return _store(conn, files, pinned, target, ctx, base, progress, started)
+            return _store(conn, files, pinned, target, ctx, base, progress)
         finally:
             q.rollback_quietly(conn)
 
@@ -79,7 +77,6 @@ def _store(
     ctx: BackupContext,
     base: dict[str, Any],
     progress: q.Progress | None,
-    started: float,
 ) -> Streamed:
     pinned_at = datetime.now(UTC)
     manifest = dict(base)
@@ -103,7 +100,6 @@ def _store(
                 raise _source_fault(exc, source) from None
             raise
     manifest.update(info.manifest)
-    manifest["copy_seconds"] = round(time.perf_counter() - started, 6)
     return Streamed(info, manifest)
 
 
