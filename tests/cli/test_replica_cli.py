@@ -86,6 +86,24 @@ def test_restore_from_replica_with_identity(
     assert _rows(to) == 120
 
 
+def test_restore_from_replica_sweeps_the_download_a_killed_restore_left(
+    ran: Path, age_key: AgeKey, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The download is the whole artifact; a SIGKILLed restore leaves it, the next one removes
+    it (its flocked .lock is free), and its own download is gone at the end too."""
+    scratch = tmp_path / "scratch"
+    left = scratch / ".safesnap-fetch.replica.k1ll3d"
+    left.mkdir(parents=True)
+    (left / ".lock").write_bytes(b"")
+    (left / "tracker.sqlite.zst.age").write_bytes(b"x" * 65536)
+    args = ["restore", "--config", str(ran), "--replica", "dr", "--target", "tracker"]
+    args += ["--to", str(tmp_path / "restored.db"), "--identity", str(age_key.identity_file)]
+    code, _, err = cli(capsys, *args, "--tmp-dir", str(scratch), "--json")
+    assert code == 0, err
+    assert _rows(tmp_path / "restored.db") == 120
+    assert list(scratch.iterdir()) == []
+
+
 def test_restore_s3_url_alias(
     ran: Path,
     replica_bucket: Bucket,

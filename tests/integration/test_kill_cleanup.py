@@ -28,6 +28,7 @@ import pytest
 from tests.fixtures.sqlite_writer import make_db
 
 from safesnap.artifacts.catalog import temp_rule
+from safesnap.artifacts.store import read_manifest
 
 SAFESNAP = [sys.executable, "-m", "safesnap"]
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -294,3 +295,60 @@ def test_sigterm_mid_stream_leaves_nothing(
         conn.execute("INSERT INTO events(at, v) VALUES (0, x'00')")
         assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def big_artifact(tmp_path_factory: pytest.TempPathFactory, big_db: Path) -> Path:
+    """xz again: decompressing 30 MiB takes long enough to catch verify mid-copy."""
+    dest = tmp_path_factory.mktemp("artifact")
+    made = safesnap(*backup_args(big_db, dest, "--compress", "xz", "--json"))
+    assert made.returncode == 0, made.stderr
+    return Path(json.loads(made.stdout)["artifact"])
+
+
+def scratch_bytes(root: Path) -> int:
+    """Bytes of every file under `root` (verify's scratch copy, under its temp name or not)."""
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:  # renamed or removed meanwhile
+            continue
+    return total
+
+
+def test_sigkill_mid_verify_leaves_a_copy_the_next_verify_sweeps(
+    tmp_path: Path, big_artifact: Path, start: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """verify decompresses the whole database to check it; at tracker scale that is 17 GB in
+    /tmp, so what a SIGKILL (or the OOM killer) leaves must not stay there for good."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = start("verify", str(big_artifact), "--tmp-dir", str(scratch))
+    wait_for(lambda: scratch_bytes(scratch) > 1 << 20, proc, "the scratch copy")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    [left] = list(scratch.iterdir())
+    assert left.name.startswith(f".safesnap-verify.{big_artifact.name}.")
+
+    again = safesnap("verify", str(big_artifact), "--tmp-dir", str(scratch), "--json")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["checksum_ok"] is True
+    assert "removed 1 verify scratch director(ies) left by a killed run" in again.stderr
+    assert list(scratch.iterdir()) == []
+
+
+def test_sigterm_mid_verify_removes_its_copy(
+    tmp_path: Path, big_artifact: Path, start: Callable[..., subprocess.Popen[str]]
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = start("verify", str(big_artifact), "--tmp-dir", str(scratch))
+    wait_for(lambda: scratch_bytes(scratch) > 1 << 20, proc, "the scratch copy")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert_one_error_line(err, "SIGTERM")
+    assert list(scratch.iterdir()) == []
+    assert read_manifest(big_artifact).get("verify_error") is None  # interrupted, not damaged

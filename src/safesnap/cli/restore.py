@@ -10,7 +10,6 @@ written at `--to`.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from safesnap.artifacts.scratch import scratch_dir
 from safesnap.artifacts.store import resolve_artifact
 from safesnap.cli.options import (
     ClientOpt,
@@ -138,11 +138,10 @@ class _Source:
             assert self.artifact is not None
             yield resolve_artifact(Path(self.artifact))
             return
-        scratch = Path(tempfile.mkdtemp(prefix=".safesnap-fetch-", dir=tmp_dir))
-        try:
+        # The download is the whole artifact: a killed restore's copy is swept by the next one.
+        root = tmp_dir if tmp_dir is not None else Path(tempfile.gettempdir())
+        with scratch_dir(root, "fetch", "replica", sweep=True) as scratch:
             yield self._fetch(scratch, show)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def _fetch(self, scratch: Path, show: bool) -> Path:
         from safesnap.cli.run import resolve_plan

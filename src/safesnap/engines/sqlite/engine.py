@@ -21,6 +21,7 @@ from safesnap.artifacts import atomic
 from safesnap.artifacts import store as artifacts
 from safesnap.artifacts.codecs import CHUNK
 from safesnap.artifacts.destination import make_private_dirs
+from safesnap.artifacts.scratch import scratch_dir
 from safesnap.engines import BackupContext, BackupOutcome
 from safesnap.engines.sqlite import copy as q
 from safesnap.engines.sqlite.check import Cancel, CheckedAtEof, inspect_copy
@@ -225,8 +226,11 @@ def _count_diff(expected: Mapping[str, Any], actual: Mapping[str, int]) -> str:
 
 @contextmanager
 def _decompressed(artifact: Path, tmp_dir: Any) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="safesnap-verify-", dir=tmp_dir) as d:
-        db = Path(d) / "copy.sqlite"
+    """The artifact decompressed for checking: the whole database, so it goes into a scratch
+    directory whose leftover after a SIGKILL or the OOM killer the next verify sweeps."""
+    root = Path(tmp_dir) if tmp_dir is not None else Path(tempfile.gettempdir())
+    with scratch_dir(root, "verify", artifact.name, sweep=True) as d:
+        db = d / "copy.sqlite"
         try:
             artifacts.decompress_to(artifact, db)
         except OSError as exc:

@@ -8,7 +8,7 @@ run's, in a RunReport of kind `drill`:
 3. `restore`: into the scratch place, checked against the manifest (drill/checks.py);
 4. `snapshot-restore` (opt-in, it costs money): a volume from the target's newest cloud
    snapshot, waited for, deleted (drill/volumes.py).
-The scratch directory goes with the target (drill/scratch.py), also on failure and SIGTERM.
+The scratch directory goes with the target (artifacts/scratch.py), also on failure and SIGTERM.
 Artifacts are only read: a drill never rewrites a manifest.
 """
 
@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from safesnap.artifacts.catalog import scan
+from safesnap.artifacts.scratch import scratch_dir, sweep_scratch
 from safesnap.config.plan import MysqlTarget, ObjectStoreReplica, Plan
 from safesnap.engines.verify import check_checksums
 from safesnap.errors import ArtifactError, ConfigError, InternalError, SafesnapError
 from safesnap.output import log
 from safesnap.run.drill.checks import restore_and_check
-from safesnap.run.drill.scratch import scratch_dir, sweep_scratch
 from safesnap.run.report import RunReport, StepResult, Stopwatch, TargetResult, failed_step
 from safesnap.run.request import AnyTarget, makes_artifact
 
 Progress = Callable[[int, int | None], None]
+DRILL = "drill"  # scratch directories are .safesnap-drill.<target>.<random>
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def drill_plan(
     replica = find_replica(plan, request.replica)
     root = request.scratch_root or plan.destination.path
     watch = Stopwatch()
-    swept = sweep_scratch(root)
+    swept = sweep_scratch(root, DRILL)
     if swept:
         report.extra["swept_scratch"] = swept
     if replica is not None:
@@ -124,7 +125,7 @@ def _artifact_drill(
     root: Path,
     result: TargetResult,
 ) -> None:
-    with scratch_dir(root, target.name) as scratch:
+    with scratch_dir(root, DRILL, target.name) as scratch:
         _in_scratch(plan, target, request, replica, scratch, result)
     result.facts["scratch_removed"] = not scratch.exists()
 
