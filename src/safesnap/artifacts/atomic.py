@@ -44,10 +44,14 @@ _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _LABEL_MAX = 100  # keeps the whole name far below NAME_MAX (255) with any suffix
 
 
+def safe_label(label: str) -> str:
+    """`label` made fit for a file name of safesnap's own (temp files, scratch directories)."""
+    return _LABEL_UNSAFE.sub("_", label)[:_LABEL_MAX] or "file"
+
+
 def temp_name(label: str) -> str:
     """A fresh temp name of the scheme; `label` only says what it will become (sanitised)."""
-    safe = _LABEL_UNSAFE.sub("_", label)[:_LABEL_MAX] or "file"
-    return f"{TEMP_PREFIX}{safe}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    return f"{TEMP_PREFIX}{safe_label(label)}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
 def fsync_dir(directory: Path) -> None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from safesnap.artifacts.atomic import safe_label
 from safesnap.artifacts.destination import make_private_dirs, writing_to
 from safesnap.output import log
 
@@ -32,20 +34,21 @@ LOCK_NAME = ".lock"
 UNLOCKED_MIN_AGE = 60.0
 
 
-def prefix(kind: str) -> str:
+def _prefix(kind: str) -> str:
     return f".safesnap-{kind}."
 
 
 @contextmanager
-def scratch_dir(root: Path, kind: str, label: str, *, sweep: bool = False) -> Iterator[Path]:
-    """A fresh private directory under `root`, removed with everything in it on exit, also
-    when the body raises or a signal unwinds it. `sweep` first removes what killed processes
-    left of the same kind under `root`."""
+def scratch_dir(root: Path | None, kind: str, label: str, *, sweep: bool = False) -> Iterator[Path]:
+    """A fresh private directory under `root` (None: the system temp directory, `$TMPDIR`),
+    removed with everything in it on exit, also when the body raises or a signal unwinds it.
+    `sweep` first removes what killed processes left of the same kind under `root`."""
+    root = root if root is not None else Path(tempfile.gettempdir())
     make_private_dirs(root)
     if sweep:
         sweep_scratch(root, kind)
     with writing_to(root, doing=f"create a {kind} scratch directory in"):
-        path = Path(tempfile.mkdtemp(prefix=f"{prefix(kind)}{label}.", dir=root))
+        path = Path(tempfile.mkdtemp(prefix=f"{_prefix(kind)}{safe_label(label)}.", dir=root))
     fd = -1
     try:
         fd = os.open(path / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
@@ -69,7 +72,7 @@ def sweep_scratch(root: Path, kind: str) -> list[str]:
     if not root.is_dir():
         return []
     removed = []
-    for path in sorted(root.glob(f"{prefix(kind)}*")):
+    for path in sorted(root.glob(f"{_prefix(kind)}*")):
         if _abandoned(path):
             remove_tree(path)
             removed.append(str(path))
@@ -83,8 +86,8 @@ def _abandoned(path: Path) -> bool:
         st = path.lstat()
     except FileNotFoundError:
         return False
-    # Not a real directory (a symlink), or another user's (a shared /tmp): never ours to judge.
-    if not path.is_dir() or path.is_symlink() or st.st_uid != os.geteuid():
+    # Not a real directory (lstat: a symlink is not), or another user's (a shared /tmp).
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
         return False
     try:
         fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)

@@ -10,7 +10,6 @@ written at `--to`.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,8 +138,7 @@ class _Source:
             yield resolve_artifact(Path(self.artifact))
             return
         # The download is the whole artifact: a killed restore's copy is swept by the next one.
-        root = tmp_dir if tmp_dir is not None else Path(tempfile.gettempdir())
-        with scratch_dir(root, "fetch", "replica", sweep=True) as scratch:
+        with scratch_dir(tmp_dir, "fetch", "replica", sweep=True) as scratch:
             yield self._fetch(scratch, show)
 
     def _fetch(self, scratch: Path, show: bool) -> Path:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -228,7 +227,7 @@ def _count_diff(expected: Mapping[str, Any], actual: Mapping[str, int]) -> str:
 def _decompressed(artifact: Path, tmp_dir: Any) -> Iterator[Path]:
     """The artifact decompressed for checking: the whole database, so it goes into a scratch
     directory whose leftover after a SIGKILL or the OOM killer the next verify sweeps."""
-    root = Path(tmp_dir) if tmp_dir is not None else Path(tempfile.gettempdir())
+    root = Path(tmp_dir) if tmp_dir is not None else None
     with scratch_dir(root, "verify", artifact.name, sweep=True) as d:
         db = d / "copy.sqlite"
         try:
